@@ -1,0 +1,238 @@
+"""The ``gan-tricks`` command: ``fit`` (LightningCLI), ``sample`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import yaml
+from jsonargparse import ArgumentError
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.module import GANModule
+from gan_tricks.run import (
+    RUN_CONFIG_KEY,
+    EmbedRunConfig,
+    LastCheckpoint,
+    RunArtifacts,
+    evaluate_samples,
+    load_run,
+    save_samples,
+)
+
+USAGE = """usage: gan-tricks {fit,sample,evaluate} ...
+
+  fit       train a GAN from a YAML recipe:  gan-tricks fit --config recipes/ring8.yaml
+  sample    draw samples from a checkpoint:  gan-tricks sample CKPT -n 2500 -o out.png
+  evaluate  print metrics of a checkpoint:   gan-tricks evaluate CKPT
+
+'gan-tricks COMMAND --help' lists what each command takes.
+"""
+
+
+class GANTricksCLI(LightningCLI):
+    """LightningCLI with one folder per run, W&B that falls back to offline, and pictures."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # The GAN module trains only; validate/test/predict have no meaning for it yet.
+        return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--name",
+            type=str | None,
+            default=None,
+            help="Run folder name under trainer.default_root_dir (default: recipe name and time).",
+        )
+        parser.add_argument(
+            "--wandb",
+            type=str,
+            default="auto",
+            help="W&B logging: auto (online with credentials, else offline), online, offline, off.",
+        )
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="Allow writing into an existing run folder.",
+        )
+        parser.set_defaults({"trainer.default_root_dir": "runs"})
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        if config.wandb not in WANDB_MODES:
+            raise ConfigError(
+                f"--wandb must be one of {', '.join(WANDB_MODES)} (got {config.wandb!r})."
+            )
+        recipe = Path(str(config.config[-1])).stem if config.get("config") else "run"
+        name = config.name or f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.run_name = name
+        self.run_dir = Path(config.trainer.default_root_dir or "runs") / name
+        resuming = config.get("ckpt_path") is not None
+        occupied = self.run_dir.exists() and any(self.run_dir.iterdir())
+        if occupied and not resuming and not config.overwrite:
+            raise ConfigError(
+                f"the run folder {self.run_dir} already exists; choose another --name, "
+                "resume it with --ckpt_path last, or pass --overwrite true."
+            )
+        dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_none=False))
+        self.run_config = {"model": dump["model"], "data": dump.get("data")}
+
+    def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        config = self.config[self.subcommand]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        print(f"gan-tricks: run folder {self.run_dir}", file=sys.stderr)
+        kwargs["default_root_dir"] = str(self.run_dir)
+        if trainer_config.get("logger") in (None, True):
+            kwargs["logger"] = _loggers(self.run_dir, self.run_name, config.wandb)
+        callbacks = list(trainer_config.get("callbacks") or [])
+        callbacks.append(EmbedRunConfig(self.run_config))
+        callbacks.append(RunArtifacts(self.run_dir))
+        if trainer_config.get("enable_checkpointing") is not False:
+            callbacks.append(LastCheckpoint(self.run_dir / "checkpoints"))
+        kwargs["callbacks"] = callbacks
+        return super().instantiate_trainer(**kwargs)
+
+
+WANDB_MODES = ("auto", "online", "offline", "off")
+
+
+def _has_wandb_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:
+    # CSV first: Lightning writes config.yaml into the first logger's folder, the run folder.
+    loggers: list = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    if wandb_mode == "off" or os.environ.get("WANDB_MODE") == "disabled":
+        return loggers
+    offline = wandb_mode == "offline" or (
+        wandb_mode == "auto"
+        and os.environ.get("WANDB_MODE") != "online"
+        and not _has_wandb_credentials()
+    )
+    if offline:
+        # No prompt for a login: offline runs write real run files to sync later.
+        os.environ["WANDB_MODE"] = "offline"
+    os.environ.setdefault("WANDB_SILENT", "true")
+    loggers.append(
+        WandbLogger(
+            name=run_name,
+            save_dir=str(run_dir),
+            project=os.environ.get("WANDB_PROJECT", "gan-tricks"),
+            offline=offline,
+        )
+    )
+    return loggers
+
+
+def fit_command(args: list[str]) -> int:
+    GANTricksCLI(
+        GANModule,
+        pl.LightningDataModule,
+        subclass_mode_data=True,
+        args=["fit", *args],
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"exit_on_error": False, "fit": {"exit_on_error": False}},
+        auto_configure_optimizers=False,
+    )
+    return 0
+
+
+def sample_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gan-tricks sample", description="Draw samples from a checkpoint of gan-tricks fit."
+    )
+    parser.add_argument("checkpoint", help="a checkpoint written by gan-tricks fit (last.ckpt)")
+    parser.add_argument("-n", "--num-samples", type=int, default=64, help="how many samples")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="OUT.npy: float32 array (N, 2) or (N, C, H, W) in [-1, 1]; OUT.png: a picture",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent codes")
+    options = parser.parse_args(args)
+    if options.num_samples < 1:
+        raise ConfigError(f"-n must be at least 1 (got {options.num_samples}).")
+    output = Path(options.output)
+    if output.suffix not in (".npy", ".png"):
+        raise ConfigError(f"-o must end in .npy or .png (got {output.name}).")
+    module, datamodule = load_run(options.checkpoint)
+    samples = module.sample(options.num_samples, seed=options.seed)
+    save_samples(samples, output, datamodule)
+    print(f"wrote {len(samples)} samples to {output}")
+    return 0
+
+
+def evaluate_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gan-tricks evaluate",
+        description="Print one JSON object of metrics for a checkpoint of gan-tricks fit.",
+    )
+    parser.add_argument("checkpoint", help="a checkpoint written by gan-tricks fit (last.ckpt)")
+    parser.add_argument(
+        "-n", "--num-samples", type=int, default=None, help="default: the protocol's (2,500 on 2D)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the latent codes")
+    options = parser.parse_args(args)
+    module, datamodule = load_run(options.checkpoint)
+    metrics = evaluate_samples(module, datamodule, options.num_samples, options.seed)
+    print(json.dumps(metrics))
+    return 0
+
+
+# Warnings that say nothing to a gan-tricks user: our run folders and samplers are by design.
+QUIET_WARNINGS = (
+    ".*LightningCLI's args parameter.*",
+    ".*Experiment logs directory .* exists and is not empty.*",
+    ".*`IterableDataset` has `__len__` defined.*",
+    ".*isinstance\\(treespec, LeafSpec\\).*",
+    ".*does not have many workers.*",
+)
+
+COMMANDS = {"fit": fit_command, "sample": sample_command, "evaluate": evaluate_command}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"gan-tricks: unknown command {argv[0]!r}.\n\n{USAGE}", file=sys.stderr)
+        return 2
+    for noise in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=noise)
+    try:
+        return command(argv[1:])
+    except (ConfigError, ArgumentError) as error:
+        print(f"gan-tricks: error: {_one_sentence(error)}", file=sys.stderr)
+        return 2
+
+
+def _one_sentence(error: Exception) -> str:
+    """The first line of an error, which for jsonargparse names the key that is wrong."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+__all__ = ["RUN_CONFIG_KEY", "main"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())

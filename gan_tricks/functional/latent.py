@@ -1,0 +1,86 @@
+"""Latent codes: how z is drawn, and how to walk between two codes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gan_tricks.errors import ConfigError
+
+DISTRIBUTIONS = ("gaussian", "uniform", "spherical")
+
+
+@dataclass
+class Latent:
+    """The latent specification of a generator: its dimension and sampling distribution.
+
+    ``gaussian`` is N(0, I), the folklore's advice ("sample z from a Gaussian", ganhacks);
+    ``uniform`` is U(-1, 1)^dim, DCGAN's original choice; ``spherical`` draws a Gaussian and
+    projects it onto the sphere of radius sqrt(dim), where almost all Gaussian mass lies in
+    high dimension (White 2016, "Sampling generative networks").
+    """
+
+    dim: int = 64
+    distribution: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        if self.dim < 1:
+            raise ConfigError(f"latent.dim must be a positive integer (got {self.dim}).")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ConfigError(
+                f"latent.distribution must be one of {', '.join(DISTRIBUTIONS)} "
+                f"(got {self.distribution!r})."
+            )
+
+    def sample(
+        self,
+        n: int,
+        *,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        return sample_latent(n, self.dim, self.distribution, device=device, generator=generator)
+
+
+def sample_latent(
+    n: int,
+    dim: int,
+    distribution: str = "gaussian",
+    *,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Draw ``n`` latent codes of size ``dim`` from ``distribution`` (see ``Latent``)."""
+    if distribution == "uniform":
+        return torch.rand(n, dim, device=device, generator=generator) * 2 - 1
+    z = torch.randn(n, dim, device=device, generator=generator)
+    if distribution == "spherical":
+        z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12) * math.sqrt(dim)
+    elif distribution != "gaussian":
+        raise ConfigError(
+            f"latent distribution must be one of {', '.join(DISTRIBUTIONS)} (got {distribution!r})."
+        )
+    return z
+
+
+def slerp(z0: Tensor, z1: Tensor, t: Tensor | float) -> Tensor:
+    """Spherical interpolation between codes (White 2016): stays where Gaussian codes live.
+
+    Linear interpolation between two Gaussian codes passes near the origin, a region the
+    generator never saw in training; slerp keeps the norm.
+    """
+    t = torch.as_tensor(t, dtype=z0.dtype, device=z0.device)
+    if t.dim() == 1:
+        t = t.unsqueeze(-1)
+    z0n = z0 / z0.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    z1n = z1 / z1.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    cos = (z0n * z1n).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.acos(cos)
+    sin = torch.sin(omega)
+    # Nearly parallel codes: slerp's limit is the straight line.
+    linear = (1 - t) * z0 + t * z1
+    spherical = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / sin.clamp_min(1e-7)
+    return torch.where(sin.abs() < 1e-6, linear, spherical)

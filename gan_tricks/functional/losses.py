@@ -1,0 +1,138 @@
+"""Adversarial losses as pure (D loss, G loss) function pairs working on D's raw logits.
+
+Every D loss has the signature ``d_loss(real_logits, fake_logits, real_target, fake_target)``
+and every G loss ``g_loss(fake_logits, real_logits)``. Targets are floats or tensors shaped
+like the logits (soft and noisy labels); losses that have no notion of a target ignore them
+and say so through ``GANLoss.uses_targets``. Only the relativistic G loss reads
+``real_logits``; the others accept it so that one call site serves every loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gan_tricks.errors import ConfigError
+
+Target = float | Tensor
+
+
+def _bce(logits: Tensor, target: Target) -> Tensor:
+    if not isinstance(target, Tensor):
+        target = torch.full_like(logits, float(target))
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def bce_d_loss(
+    real_logits: Tensor, fake_logits: Tensor, real_target: Target = 1.0, fake_target: Target = 0.0
+) -> Tensor:
+    """D's side of the original GAN (Goodfellow et al. 2014): -log D(x) - log(1 - D(G(z)))."""
+    return _bce(real_logits, real_target) + _bce(fake_logits, fake_target)
+
+
+def minimax_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """G minimises log(1 - D(G(z))) (Goodfellow et al. 2014).
+
+    Its gradient vanishes when D confidently rejects the fakes, which is why the
+    non-saturating loss exists; it is kept to show that failure.
+    """
+    # log(1 - sigmoid(x)) = -softplus(x)
+    return -F.softplus(fake_logits).mean()
+
+
+def nonsaturating_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """G minimises -log D(G(z)) ("flip the labels when training G", Goodfellow et al. 2014)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def wasserstein_d_loss(
+    real_logits: Tensor, fake_logits: Tensor, real_target: Target = 1.0, fake_target: Target = 0.0
+) -> Tensor:
+    """The critic maximises E[D(x)] - E[D(G(z))] (WGAN, Arjovsky et al. 2017)."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def wasserstein_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    return -fake_logits.mean()
+
+
+def hinge_d_loss(
+    real_logits: Tensor, fake_logits: Tensor, real_target: Target = 1.0, fake_target: Target = 0.0
+) -> Tensor:
+    """Hinge loss (Lim & Ye 2017; used by SNGAN and BigGAN)."""
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def hinge_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    return -fake_logits.mean()
+
+
+def least_squares_d_loss(
+    real_logits: Tensor, fake_logits: Tensor, real_target: Target = 1.0, fake_target: Target = 0.0
+) -> Tensor:
+    """LSGAN with a = 0, b = c = 1 (Mao et al. 2017): 1/2 (D(x) - b)^2 + 1/2 (D(G(z)) - a)^2."""
+    return (
+        0.5 * ((real_logits - real_target) ** 2).mean()
+        + 0.5 * ((fake_logits - fake_target) ** 2).mean()
+    )
+
+
+def least_squares_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    return 0.5 * ((fake_logits - 1.0) ** 2).mean()
+
+
+def relativistic_average_d_loss(
+    real_logits: Tensor, fake_logits: Tensor, real_target: Target = 1.0, fake_target: Target = 0.0
+) -> Tensor:
+    """RaSGAN (Jolicoeur-Martineau 2019): is a real sample more real than the average fake?"""
+    return _bce(real_logits - fake_logits.mean(), real_target) + _bce(
+        fake_logits - real_logits.mean(), fake_target
+    )
+
+
+def relativistic_average_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    if real_logits is None:
+        raise ValueError("the relativistic average G loss needs D's logits on a real batch.")
+    return _bce(fake_logits - real_logits.mean(), 1.0) + _bce(real_logits - fake_logits.mean(), 0.0)
+
+
+@dataclass(frozen=True)
+class GANLoss:
+    """A named (D loss, G loss) pair and the facts the training step needs about it."""
+
+    name: str
+    d_loss: Callable[..., Tensor]
+    g_loss: Callable[..., Tensor]
+    uses_targets: bool
+    g_needs_real: bool = False
+
+
+LOSSES: dict[str, GANLoss] = {
+    loss.name: loss
+    for loss in (
+        GANLoss("minimax", bce_d_loss, minimax_g_loss, uses_targets=True),
+        GANLoss("nonsaturating", bce_d_loss, nonsaturating_g_loss, uses_targets=True),
+        GANLoss("wasserstein", wasserstein_d_loss, wasserstein_g_loss, uses_targets=False),
+        GANLoss("hinge", hinge_d_loss, hinge_g_loss, uses_targets=False),
+        GANLoss("least_squares", least_squares_d_loss, least_squares_g_loss, uses_targets=True),
+        GANLoss(
+            "relativistic_average",
+            relativistic_average_d_loss,
+            relativistic_average_g_loss,
+            uses_targets=True,
+            g_needs_real=True,
+        ),
+    )
+}
+
+
+def get_loss(name: str) -> GANLoss:
+    """The loss pair registered under ``name`` (one of ``LOSSES``)."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)} (got {name!r}).") from None

@@ -1,0 +1,272 @@
+"""GANModule: the adversarial step, written once, and the hook points tricks plug into."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional.latent import Latent
+from gan_tricks.functional.losses import get_loss
+from gan_tricks.tricks.base import Trick
+
+# The signals every step records, in the one place loggers and failure detectors read them.
+SIGNALS = (
+    "d_loss",  # D's loss of the last D step, penalties included
+    "g_loss",  # G's loss, penalties included
+    "d_real",  # mean of D's logits on the real batch (last D step)
+    "d_fake",  # mean of D's logits on the fake batch (last D step)
+    "d_grad_norm",  # total L2 norm of D's gradients before its last step
+    "g_grad_norm",  # total L2 norm of G's gradients before its step
+    "d_steps",  # D steps taken in this iteration
+)
+
+
+def _grad_norm(parameters: Iterable[nn.Parameter]) -> Tensor:
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads)
+
+
+class GANModule(pl.LightningModule):
+    """A GAN around any generator and discriminator ``nn.Module``.
+
+    Args:
+        generator: maps latent codes (N, latent.dim) to samples shaped like the data.
+        discriminator: maps samples to one logit each, shape (N,) or (N, 1).
+        latent: dimension and distribution of z.
+        loss: one of ``gan_tricks.functional.LOSSES``.
+        g_optimizer, d_optimizer: one optimizer per network (``class_path`` / ``init_args``
+            in YAML); different classes are fine (Adam for G, SGD for D).
+        g_scheduler, d_scheduler: optional LR schedulers, stepped once per iteration.
+        n_critic: D steps per G step before any trick asks for more (WGAN uses 5).
+        separate_batches: D sees real-only and fake-only batches, so BatchNorm normalises
+            each on its own statistics (ganhacks #4); False feeds one mixed batch, for
+            comparison.
+
+    One training iteration is one G step; ``trainer.global_step`` counts G steps, so
+    ``--trainer.max_steps`` is the number of iterations whatever ``n_critic`` is.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent: Latent | None = None,
+        loss: str = "nonsaturating",
+        g_optimizer: OptimizerCallable = torch.optim.Adam,
+        d_optimizer: OptimizerCallable = torch.optim.Adam,
+        g_scheduler: LRSchedulerCallable | None = None,
+        d_scheduler: LRSchedulerCallable | None = None,
+        n_critic: int = 1,
+        separate_batches: bool = True,
+    ) -> None:
+        super().__init__()
+        # The networks are saved in the state dict; as hyperparameters they would be pickled.
+        self.save_hyperparameters(ignore=["generator", "discriminator"])
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent = latent if latent is not None else Latent()
+        self.loss = get_loss(loss)
+        if n_critic < 1:
+            raise ConfigError(f"model.n_critic must be at least 1 (got {n_critic}).")
+        self.n_critic = n_critic
+        self.separate_batches = separate_batches
+        self.optimizer_factories = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
+        self.scheduler_factories = {"g_scheduler": g_scheduler, "d_scheduler": d_scheduler}
+        for name, factory in self.optimizer_factories.items():
+            _check_optimizer(name, factory)
+        self.signals: dict[str, Tensor] = {}
+        self._tricks: list[Trick] = []
+
+    # ------------------------------------------------------------------ set-up
+    def configure_optimizers(self):
+        opt_g = self.optimizer_factories["g_optimizer"](self.generator.parameters())
+        opt_d = self.optimizer_factories["d_optimizer"](self.discriminator.parameters())
+        schedulers = [
+            factory(opt)
+            for factory, opt in zip(self.scheduler_factories.values(), (opt_g, opt_d))
+            if factory is not None
+        ]
+        return [opt_g, opt_d], schedulers
+
+    def on_fit_start(self) -> None:
+        self._tricks = [cb for cb in self.trainer.callbacks if isinstance(cb, Trick)]
+        self._check_generator_matches_data()
+
+    def _check_generator_matches_data(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        expected = getattr(datamodule, "sample_shape", None)
+        if expected is None:
+            return
+        with torch.no_grad():
+            was_training = self.generator.training
+            self.generator.eval()
+            made = tuple(self.generator(self.latent.sample(2, device=self.device)).shape[1:])
+            self.generator.train(was_training)
+        if made != tuple(expected):
+            raise ConfigError(
+                f"the generator makes samples of shape {made} but the data has shape "
+                f"{tuple(expected)}; make the model's image_size/channels (or out_dim) match "
+                "the data's."
+            )
+
+    # ------------------------------------------------------------------ sampling
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, batch_size: int = 1024) -> Tensor:
+        """``n`` samples from G in eval mode (BatchNorm uses its running statistics)."""
+        rng = None
+        if seed is not None:
+            rng = torch.Generator(device="cpu").manual_seed(seed)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            chunks = []
+            for start in range(0, n, batch_size):
+                z = self.latent.sample(min(batch_size, n - start), generator=rng)
+                chunks.append(self.generator(z.to(self.device)).float().cpu())
+        finally:
+            self.generator.train(was_training)
+        return torch.cat(chunks) if chunks else torch.empty(0)
+
+    # ------------------------------------------------------------------ the step
+    def discriminate(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """D's logits on a real and a fake batch, as one batch or two (``separate_batches``)."""
+        if self.separate_batches:
+            return _flat(self.discriminator(real)), _flat(self.discriminator(fake))
+        logits = _flat(self.discriminator(torch.cat([real, fake])))
+        return logits[: len(real)], logits[len(real) :]
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        real = batch[0] if isinstance(batch, list | tuple) else batch
+        opt_g, opt_d = self.optimizers()
+        d_steps = 0
+        while True:
+            d_signals = self._discriminator_step(real, opt_d)
+            d_steps += 1
+            more = [t.wants_more_d_steps(self, d_steps, d_signals["d_loss"]) for t in self._tricks]
+            if d_steps >= self.n_critic and not any(more):
+                break
+        g_signals = self._generator_step(real, opt_g)
+        for scheduler in _as_list(self.lr_schedulers()):
+            scheduler.step()
+        self.signals = {**d_signals, **g_signals, "d_steps": torch.tensor(float(d_steps))}
+        self.log_dict({"train/" + k: v for k, v in self.signals.items()}, on_step=True)
+        self.log_dict(
+            {"d_loss": d_signals["d_loss"], "g_loss": g_signals["g_loss"]},
+            prog_bar=True,
+            logger=False,
+        )
+
+    def _discriminator_step(self, real: Tensor, opt_d) -> dict[str, Tensor]:
+        with torch.no_grad():
+            fake = self.generator(self.latent.sample(len(real), device=self.device))
+        real_in = self._apply_tricks("transform_real", real, "d")
+        fake_in = self._apply_tricks("transform_fake", fake, "d")
+        self.toggle_optimizer(opt_d)
+        real_logits, fake_logits = self.discriminate(real_in, fake_in)
+        real_target, fake_target = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+        for trick in self._tricks:
+            real_target, fake_target = trick.targets(self, real_target, fake_target)
+        loss = self.loss.d_loss(real_logits, fake_logits, real_target, fake_target)
+        penalties = _named_terms(
+            self._tricks, "d_penalty", self, real_in, fake_in, real_logits, fake_logits
+        )
+        loss = loss + sum(penalties.values())
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        grad_norm = _grad_norm(self.discriminator.parameters())
+        self._step_without_counting(opt_d)
+        self.untoggle_optimizer(opt_d)
+        for trick in self._tricks:
+            trick.after_d_step(self)
+        return {
+            "d_loss": loss.detach(),
+            "d_real": real_logits.detach().mean(),
+            "d_fake": fake_logits.detach().mean(),
+            "d_grad_norm": grad_norm,
+            **{f"d_penalty/{name}": p.detach() for name, p in penalties.items()},
+        }
+
+    def _generator_step(self, real: Tensor, opt_g) -> dict[str, Tensor]:
+        self.toggle_optimizer(opt_g)
+        fake = self.generator(self.latent.sample(len(real), device=self.device))
+        fake_in = self._apply_tricks("transform_fake", fake, "g")
+        if self.loss.g_needs_real or not self.separate_batches:
+            real_in = self._apply_tricks("transform_real", real, "g")
+            real_logits, fake_logits = self.discriminate(real_in, fake_in)
+        else:
+            real_logits, fake_logits = None, _flat(self.discriminator(fake_in))
+        loss = self.loss.g_loss(fake_logits, real_logits)
+        penalties = _named_terms(self._tricks, "g_penalty", self, fake_in, fake_logits)
+        loss = loss + sum(penalties.values())
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        grad_norm = _grad_norm(self.generator.parameters())
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        for trick in self._tricks:
+            trick.after_g_step(self)
+        return {
+            "g_loss": loss.detach(),
+            "g_grad_norm": grad_norm,
+            **{f"g_penalty/{name}": p.detach() for name, p in penalties.items()},
+        }
+
+    def _apply_tricks(self, hook: str, batch: Tensor, phase: str) -> Tensor:
+        for trick in self._tricks:
+            batch = getattr(trick, hook)(self, batch, phase)
+        return batch
+
+    def _step_without_counting(self, optimizer) -> None:
+        """Step D through the strategy (precision plugins, AMP scaling) without counting it.
+
+        Lightning counts every optimizer step in ``global_step`` under manual optimization
+        (Lightning issue #17958), which would make ``max_steps`` mean "D steps + G steps".
+        """
+        self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=_no_closure)
+
+
+def _named_terms(tricks: list[Trick], hook: str, *args) -> dict[str, Tensor]:
+    """Every trick's extra loss term, keyed by the trick's class name; None adds nothing."""
+    terms = {}
+    for trick in tricks:
+        term = getattr(trick, hook)(*args)
+        if term is not None:
+            terms[type(trick).__name__] = term
+    return terms
+
+
+def _no_closure() -> None:
+    return None
+
+
+def _flat(logits: Tensor) -> Tensor:
+    return logits.reshape(len(logits), -1).squeeze(1) if logits.dim() > 1 else logits
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _check_optimizer(name: str, factory: OptimizerCallable) -> None:
+    """Build the optimizer on a dummy parameter so a bad setting fails before any run starts."""
+    try:
+        optimizer = factory([nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"model.{name} cannot be built: {error}.") from None
+    for group in optimizer.param_groups:
+        lr = group.get("lr")
+        if isinstance(lr, float | int) and lr <= 0:
+            raise ConfigError(f"model.{name} learning rate must be > 0 (got {lr}).")

@@ -1,0 +1,77 @@
+"""Pictures a practitioner would rather look at than read: scatters, grids, run curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers or in CI
+
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor
+from torchvision.utils import save_image
+
+
+def plot_points(
+    samples: Tensor,
+    path: Path | str,
+    modes: Tensor | None = None,
+    real: Tensor | None = None,
+    title: str | None = None,
+) -> None:
+    """A scatter of 2D samples over the true modes (and faint real samples)."""
+    samples = samples.detach().cpu()
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    if real is not None:
+        real = real.detach().cpu()
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.75", alpha=0.5, label="real")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], s=40, marker="x", c="tab:red", label="true modes")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    ax.set_title(title or f"{len(samples)} samples")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def save_image_grid(samples: Tensor, path: Path | str, nrow: int | None = None) -> None:
+    """An image grid of samples in [-1, 1]."""
+    samples = samples.detach().cpu().float()
+    nrow = nrow or max(1, int(len(samples) ** 0.5))
+    save_image(samples, path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1)
+
+
+def plot_training(history: Sequence[dict[str, float]], path: Path | str) -> None:
+    """Losses, D's mean logits and gradient norms over a run, one panel each."""
+    steps = torch.tensor([row["step"] for row in history])
+
+    def series(key: str) -> Tensor | None:
+        if all(key in row for row in history):
+            return torch.tensor([row[key] for row in history])
+        return None
+
+    panels = [
+        ("losses", ["d_loss", "g_loss"], False),
+        ("D's mean logit", ["d_real", "d_fake"], False),
+        ("gradient norm", ["d_grad_norm", "g_grad_norm"], True),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.4), dpi=110)
+    for ax, (title, keys, log_scale) in zip(axes, panels):
+        for key in keys:
+            values = series(key)
+            if values is not None:
+                ax.plot(steps, values, label=key, linewidth=1)
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("iteration (G step)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,162 @@
+"""What a run leaves behind and how a checkpoint is brought back: config, pictures, samples."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from jsonargparse import ArgumentParser
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_only
+from torch import Tensor
+
+from gan_tricks import plotting
+from gan_tricks.errors import ConfigError
+from gan_tricks.metrics.mixture import mixture_metrics
+from gan_tricks.module import GANModule
+
+# Where a checkpoint keeps the resolved model and data config, to rebuild them for sampling.
+RUN_CONFIG_KEY = "gan_tricks_config"
+
+# The evaluation protocol of ../BENCHMARKS.md: 2,500 samples on the 2D mixtures.
+MIXTURE_EVAL_SAMPLES = 2500
+
+
+class EmbedRunConfig(pl.Callback):
+    """Writes the run's resolved model and data config into every checkpoint."""
+
+    def __init__(self, run_config: dict[str, Any]) -> None:
+        self.run_config = run_config
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
+        checkpoint[RUN_CONFIG_KEY] = self.run_config
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every ``every_n_train_steps`` and once more when training ends."""
+
+    def __init__(self, dirpath: Path, every_n_train_steps: int = 500) -> None:
+        super().__init__(
+            dirpath=dirpath, save_last=True, save_top_k=0, every_n_train_steps=every_n_train_steps
+        )
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step > 0 and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class RunArtifacts(pl.Callback):
+    """Keeps a light history of the step signals and, at the end, draws two pictures.
+
+    ``samples.png`` (a scatter over the true modes for 2D data, a grid for images) and
+    ``training.png`` (losses, D's outputs and gradient norms over the run), in the run folder.
+    """
+
+    def __init__(self, run_dir: Path | str, every_n_steps: int = 10) -> None:
+        self.run_dir = Path(run_dir)
+        self.every_n_steps = every_n_steps
+        self.history: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step % self.every_n_steps == 0 and getattr(pl_module, "signals", None):
+            row = {"step": float(step)}
+            row.update({k: float(v) for k, v in pl_module.signals.items()})
+            self.history.append(row)
+
+    @rank_zero_only
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        datamodule = getattr(trainer, "datamodule", None)
+        samples = pl_module.sample(_default_picture_samples(datamodule), seed=0)
+        save_samples(samples, self.run_dir / "samples.png", datamodule)
+        if self.history:
+            plotting.plot_training(self.history, self.run_dir / "training.png")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+
+
+def _default_picture_samples(datamodule) -> int:
+    return MIXTURE_EVAL_SAMPLES if getattr(datamodule, "kind", None) == "points" else 64
+
+
+def save_samples(samples: Tensor, output: Path, datamodule=None) -> None:
+    """``.npy``: the raw float32 array; ``.png``: a scatter over the modes or an image grid."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".npy":
+        np.save(output, samples.float().numpy())
+    elif samples.dim() == 2:
+        plotting.plot_points(
+            samples,
+            output,
+            modes=getattr(datamodule, "modes", None),
+            real=datamodule.real_samples(len(samples), seed=0) if datamodule else None,
+        )
+    else:
+        plotting.save_image_grid(samples, output)
+
+
+def evaluate_samples(
+    module: GANModule, datamodule, num_samples: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The metrics that apply to the run's data, with their protocol's sample count."""
+    start = time.perf_counter()
+    metrics: dict[str, Any] = {"data": type(datamodule).__name__ if datamodule else None}
+    modes = getattr(datamodule, "modes", None)
+    if modes is not None:
+        metrics["dataset"] = datamodule.name
+        samples = module.sample(num_samples or MIXTURE_EVAL_SAMPLES, seed=seed)
+        metrics.update(mixture_metrics(samples, modes, datamodule.std))
+    else:
+        samples = module.sample(num_samples or 2048, seed=seed)
+        metrics["num_samples"] = len(samples)
+        if datamodule is not None:
+            real = datamodule.real_samples(len(samples), seed=seed)
+            metrics["diversity_ratio"] = _mean_pairwise_distance(samples) / max(
+                _mean_pairwise_distance(real), 1e-12
+            )
+    metrics["seed"] = seed
+    metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
+    return metrics
+
+
+def _mean_pairwise_distance(samples: Tensor, max_samples: int = 1024) -> float:
+    """Sample diversity: mean L2 distance between samples (1.0 ratio = as diverse as real)."""
+    flat = samples[:max_samples].reshape(min(len(samples), max_samples), -1).double()
+    return float(torch.pdist(flat).mean())
+
+
+def load_run(checkpoint_path: str | Path) -> tuple[GANModule, pl.LightningDataModule | None]:
+    """The GAN module (weights loaded, eval mode) and data module of a ``gan-tricks fit`` run."""
+    path = Path(checkpoint_path)
+    if not path.is_file():
+        raise ConfigError(f"the checkpoint {path} does not exist; give the path of a .ckpt file.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ConfigError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}); "
+            "give a last.ckpt written by gan-tricks fit."
+        ) from None
+    config = checkpoint.get(RUN_CONFIG_KEY) if isinstance(checkpoint, dict) else None
+    if config is None:
+        raise ConfigError(
+            f"{path} holds no gan-tricks run config; give a checkpoint written by gan-tricks fit."
+        )
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(GANModule, "model", fail_untyped=False)
+    parser.add_subclass_arguments(pl.LightningDataModule, "data", required=False)
+    init = parser.instantiate_classes(parser.parse_object({k: v for k, v in config.items() if v}))
+    module: GANModule = init.model
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
+    return module, init.get("data")

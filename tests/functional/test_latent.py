@@ -1,0 +1,48 @@
+import math
+
+import pytest
+import torch
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional import Latent, sample_latent, slerp
+
+
+def test_gaussian_moments():
+    z = sample_latent(20000, 8, "gaussian", generator=torch.Generator().manual_seed(0))
+    assert z.shape == (20000, 8)
+    assert z.mean().abs() < 0.02 and (z.std() - 1).abs() < 0.02
+
+
+def test_uniform_range_and_variance():
+    z = sample_latent(20000, 4, "uniform", generator=torch.Generator().manual_seed(0))
+    assert z.min() >= -1 and z.max() <= 1
+    assert z.var().item() == pytest.approx(1 / 3, abs=0.01)
+
+
+def test_spherical_codes_have_norm_sqrt_dim():
+    z = Latent(dim=16, distribution="spherical").sample(100)
+    assert torch.allclose(z.norm(dim=1), torch.full((100,), math.sqrt(16)), atol=1e-5)
+
+
+def test_seeded_sampling_is_reproducible():
+    a = Latent(3).sample(5, generator=torch.Generator().manual_seed(7))
+    b = Latent(3).sample(5, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+def test_bad_latent_settings():
+    with pytest.raises(ConfigError, match="latent.distribution"):
+        Latent(2, "cauchy")
+    with pytest.raises(ConfigError, match="latent.dim"):
+        Latent(0)
+
+
+def test_slerp_endpoints_norm_and_angle():
+    z0 = torch.tensor([[1.0, 0.0]])
+    z1 = torch.tensor([[0.0, 1.0]])
+    assert torch.allclose(slerp(z0, z1, 0.0), z0, atol=1e-6)
+    assert torch.allclose(slerp(z0, z1, 1.0), z1, atol=1e-6)
+    mid = slerp(z0, z1, 0.5)
+    # Halfway along the unit circle, not the chord's midpoint of norm 0.707.
+    assert torch.allclose(mid, torch.tensor([[math.sqrt(0.5), math.sqrt(0.5)]]), atol=1e-6)
+    assert torch.allclose(slerp(z0, z0, 0.3), z0, atol=1e-6)

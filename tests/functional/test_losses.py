@@ -1,0 +1,115 @@
+"""Every loss pair against values computed by hand from its formula."""
+
+import math
+
+import pytest
+import torch
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional import LOSSES, get_loss
+
+REAL = torch.tensor([0.0, 2.0])
+FAKE = torch.tensor([0.0, -1.0])
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def mean(*values: float) -> float:
+    return sum(values) / len(values)
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_bce_discriminator_loss_by_hand():
+    # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
+    expected = mean(softplus(-0.0), softplus(-2.0)) + mean(softplus(0.0), softplus(-1.0))
+    for name in ("minimax", "nonsaturating"):
+        assert get_loss(name).d_loss(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_bce_discriminator_loss_with_soft_targets_by_hand():
+    t_real, t_fake = 0.9, 0.1
+
+    def bce(x, t):
+        p = sigmoid(x)
+        return -(t * math.log(p) + (1 - t) * math.log(1 - p))
+
+    expected = mean(bce(0.0, t_real), bce(2.0, t_real)) + mean(bce(0.0, t_fake), bce(-1.0, t_fake))
+    got = get_loss("nonsaturating").d_loss(REAL, FAKE, t_real, torch.full((2,), t_fake))
+    assert got.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_minimax_generator_loss_by_hand():
+    # G minimises log(1 - sigmoid(f))
+    expected = mean(math.log(1 - sigmoid(0.0)), math.log(1 - sigmoid(-1.0)))
+    assert get_loss("minimax").g_loss(FAKE).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_nonsaturating_generator_loss_by_hand():
+    expected = mean(-math.log(sigmoid(0.0)), -math.log(sigmoid(-1.0)))
+    assert get_loss("nonsaturating").g_loss(FAKE).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_minimax_saturates_where_nonsaturating_does_not():
+    """The reason the non-saturating loss exists: gradients when D rejects fakes confidently."""
+    fake = torch.tensor([-8.0], requires_grad=True)
+    (minimax_grad,) = torch.autograd.grad(get_loss("minimax").g_loss(fake), fake)
+    (nonsat_grad,) = torch.autograd.grad(get_loss("nonsaturating").g_loss(fake), fake)
+    assert abs(minimax_grad.item()) < 1e-3
+    assert abs(nonsat_grad.item()) > 0.99
+
+
+def test_wasserstein_by_hand():
+    loss = get_loss("wasserstein")
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(mean(0.0, -1.0) - mean(0.0, 2.0))
+    assert loss.g_loss(FAKE).item() == pytest.approx(0.5)
+
+
+def test_hinge_by_hand():
+    loss = get_loss("hinge")
+    # relu(1 - r): [1, 0]; relu(1 + f): [1, 0]
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(0.5 + 0.5)
+    assert loss.g_loss(FAKE).item() == pytest.approx(0.5)
+
+
+def test_least_squares_by_hand():
+    loss = get_loss("least_squares")
+    d = 0.5 * mean((0 - 1) ** 2, (2 - 1) ** 2) + 0.5 * mean(0**2, (-1) ** 2)
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(d)
+    assert loss.g_loss(FAKE).item() == pytest.approx(0.5 * mean(1.0, 4.0))
+
+
+def test_relativistic_average_by_hand():
+    loss = get_loss("relativistic_average")
+    mean_real, mean_fake = 1.0, -0.5
+    d = mean(softplus(-(0.0 - mean_fake)), softplus(-(2.0 - mean_fake))) + mean(
+        softplus(0.0 - mean_real), softplus(-1.0 - mean_real)
+    )
+    g = mean(softplus(-(0.0 - mean_real)), softplus(-(-1.0 - mean_real))) + mean(
+        softplus(0.0 - mean_fake), softplus(2.0 - mean_fake)
+    )
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
+    assert loss.g_loss(FAKE, REAL).item() == pytest.approx(g, rel=1e-6)
+    assert loss.g_needs_real
+
+
+def test_registry_names_and_target_flags():
+    assert set(LOSSES) == {
+        "minimax",
+        "nonsaturating",
+        "wasserstein",
+        "hinge",
+        "least_squares",
+        "relativistic_average",
+    }
+    assert not LOSSES["wasserstein"].uses_targets and not LOSSES["hinge"].uses_targets
+    assert LOSSES["least_squares"].uses_targets
+
+
+def test_unknown_loss_is_one_sentence_listing_choices():
+    with pytest.raises(ConfigError, match="loss must be one of minimax, nonsaturating"):
+        get_loss("vanilla")

@@ -1,0 +1,223 @@
+"""The adversarial step's protocol: every trick is called at every hook point, in order."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional import Latent, get_loss
+from gan_tricks.models import MLPDiscriminator, MLPGenerator
+from gan_tricks.module import SIGNALS, GANModule
+from gan_tricks.tricks import Trick
+
+BATCH = 16
+
+
+def make_module(**kwargs) -> GANModule:
+    torch.manual_seed(0)
+    defaults = dict(
+        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
+        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
+        latent=Latent(dim=2),
+    )
+    return GANModule(**{**defaults, **kwargs})
+
+
+def fit(module: GANModule, steps: int, callbacks=()) -> pl.Trainer:
+    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+    )
+    trainer.fit(module, train_dataloaders=data)
+    return trainer
+
+
+class Recorder(Trick):
+    """Records every hook call; optionally asks for extra D steps."""
+
+    def __init__(self, d_steps_wanted: int = 0):
+        self.calls: list[str] = []
+        self.d_steps_wanted = d_steps_wanted
+
+    def wants_more_d_steps(self, module, d_steps_done, d_loss):
+        self.calls.append("wants_more_d_steps")
+        return d_steps_done < self.d_steps_wanted
+
+    def transform_real(self, module, real, phase):
+        self.calls.append(f"transform_real:{phase}")
+        return real
+
+    def transform_fake(self, module, fake, phase):
+        self.calls.append(f"transform_fake:{phase}")
+        return fake
+
+    def targets(self, module, real_target, fake_target):
+        self.calls.append("targets")
+        return real_target, fake_target
+
+    def d_penalty(self, module, real, fake, real_logits, fake_logits):
+        self.calls.append("d_penalty")
+
+    def g_penalty(self, module, fake, fake_logits):
+        self.calls.append("g_penalty")
+
+    def after_d_step(self, module):
+        self.calls.append("after_d_step")
+
+    def after_g_step(self, module):
+        self.calls.append("after_g_step")
+
+
+D_STEP = [
+    "transform_real:d",
+    "transform_fake:d",
+    "targets",
+    "d_penalty",
+    "after_d_step",
+    "wants_more_d_steps",
+]
+G_STEP = ["transform_fake:g", "g_penalty", "after_g_step"]
+
+
+def test_every_hook_is_called_in_order_with_n_critic():
+    recorder = Recorder()
+    fit(make_module(n_critic=2), steps=1, callbacks=[recorder])
+    assert recorder.calls == D_STEP * 2 + G_STEP
+
+
+def test_global_step_counts_generator_steps_not_optimizer_steps():
+    recorder = Recorder()
+    module = make_module(n_critic=3)
+    trainer = fit(module, steps=4, callbacks=[recorder])
+    assert trainer.global_step == 4
+    assert recorder.calls.count("after_g_step") == 4
+    assert recorder.calls.count("after_d_step") == 12
+
+
+def test_a_trick_can_ask_for_more_discriminator_steps():
+    recorder = Recorder(d_steps_wanted=3)
+    module = make_module()
+    fit(module, steps=2, callbacks=[recorder])
+    assert recorder.calls.count("after_d_step") == 6
+    assert module.signals["d_steps"].item() == 3
+
+
+def test_every_trick_is_called_and_all_signals_recorded():
+    first, second = Recorder(), Recorder()
+    module = make_module()
+    fit(module, steps=1, callbacks=[first, second])
+    assert first.calls == second.calls == D_STEP + G_STEP
+    assert set(SIGNALS) <= set(module.signals)
+    assert all(torch.isfinite(v) for v in module.signals.values())
+    assert module.signals["g_grad_norm"] > 0 and module.signals["d_grad_norm"] > 0
+
+
+class SwapTargetsAndPenalise(Trick):
+    """Swaps D's targets and adds a constant penalty; keeps D's logits to recompute the loss."""
+
+    def targets(self, module, real_target, fake_target):
+        self.swapped = (fake_target + 0.25, real_target - 0.25)
+        return self.swapped
+
+    def d_penalty(self, module, real, fake, real_logits, fake_logits):
+        self.logits = (real_logits.detach(), fake_logits.detach())
+        return torch.tensor(5.0)
+
+    def g_penalty(self, module, fake, fake_logits):
+        self.g_logits = fake_logits.detach()
+        return torch.tensor(2.0)
+
+
+def test_targets_and_penalties_reach_the_losses():
+    trick = SwapTargetsAndPenalise()
+    module = make_module(loss="nonsaturating")
+    fit(module, steps=1, callbacks=[trick])
+    real_logits, fake_logits = trick.logits
+    expected_d = get_loss("nonsaturating").d_loss(real_logits, fake_logits, *trick.swapped) + 5.0
+    assert module.signals["d_loss"].item() == pytest.approx(expected_d.item(), rel=1e-5)
+    assert module.signals["d_penalty/SwapTargetsAndPenalise"].item() == 5.0
+    expected_g = get_loss("nonsaturating").g_loss(trick.g_logits) + 2.0
+    assert module.signals["g_loss"].item() == pytest.approx(expected_g.item(), rel=1e-5)
+
+
+class BatchProbe(nn.Module):
+    """A BatchNorm discriminator that records the batches it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 1))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.net(x)
+
+
+class MarkReal(Trick):
+    def transform_real(self, module, real, phase):
+        return torch.full_like(real, 100.0)
+
+
+@pytest.mark.parametrize("separate", [True, False])
+def test_batchnorm_sees_real_only_and_fake_only_batches_unless_mixed(separate):
+    probe = BatchProbe()
+    fit(make_module(discriminator=probe, separate_batches=separate), 1, callbacks=[MarkReal()])
+    d_step_batches = probe.seen[:-1] if separate else probe.seen[:1]
+    if separate:
+        real_batch, fake_batch = d_step_batches
+        assert len(real_batch) == len(fake_batch) == BATCH
+        assert torch.all(real_batch == 100.0) and not torch.any(fake_batch == 100.0)
+    else:
+        (mixed,) = d_step_batches
+        assert len(mixed) == 2 * BATCH
+        assert torch.all(mixed[:BATCH] == 100.0) and not torch.any(mixed[BATCH:] == 100.0)
+
+
+def test_relativistic_loss_shows_real_batch_in_generator_step():
+    probe = BatchProbe()
+    fit(make_module(discriminator=probe, loss="relativistic_average"), 1)
+    assert len(probe.seen) == 4  # D step: real, fake; G step: real, fake
+
+
+def test_generator_step_does_not_touch_discriminator_gradients():
+    class CheckGrads(Trick):
+        def after_d_step(self, module):
+            self.after_d = [p.grad.clone() for p in module.discriminator.parameters()]
+
+        def after_g_step(self, module):
+            self.after_g = [p.grad.clone() for p in module.discriminator.parameters()]
+            self.d_requires_grad = [p.requires_grad for p in module.discriminator.parameters()]
+
+    check = CheckGrads()
+    fit(make_module(), 1, callbacks=[check])
+    # The G step neither computes nor accumulates gradients of D's parameters.
+    assert all(torch.equal(a, b) for a, b in zip(check.after_d, check.after_g))
+    assert all(check.d_requires_grad)  # restored after the G step
+
+
+def test_bad_learning_rate_fails_at_construction():
+    with pytest.raises(ConfigError, match="learning rate must be > 0"):
+        make_module(g_optimizer=lambda params: torch.optim.Adam(params, lr=0.0))
+    with pytest.raises(ConfigError, match="model.d_optimizer"):
+        make_module(d_optimizer=lambda params: torch.optim.Adam(params, lr=-1.0))
+
+
+def test_n_critic_must_be_positive():
+    with pytest.raises(ConfigError, match="n_critic"):
+        make_module(n_critic=0)
+
+
+def test_sample_is_seeded_and_restores_train_mode():
+    module = make_module()
+    module.train()
+    a, b = module.sample(10, seed=3), module.sample(10, seed=3)
+    assert torch.equal(a, b) and a.shape == (10, 2)
+    assert module.generator.training
