@@ -1,0 +1,140 @@
+"""Helpers shared by the DataModules: setting checks, seeded generators and the training loader.
+
+Every DataModule validates its constructor values here so that a bad recipe fails with one
+:class:`~gan_tricks.errors.ConfigError` sentence before any data is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from gan_tricks.errors import ConfigError
+
+# Images are scaled from [0, 1] to [-1, 1] with mean 0.5 and std 0.5 per channel, matching the
+# tanh output of DCGAN-style generators (Radford et al. 2016, "Unsupervised Representation
+# Learning with Deep Convolutional GANs", section 3).
+NORMALIZE_MEAN = 0.5
+NORMALIZE_STD = 0.5
+
+
+def require_int(setting: str, value: int, minimum: int, meaning: str) -> None:
+    """Raise ConfigError unless ``value`` is an int (not a bool) of at least ``minimum``.
+
+    ``setting`` is the name a user types (``data.batch_size``) so the message tells them what to
+    edit; ``meaning`` says in a few words what the number counts.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(
+            f"{setting} must be a whole number ({meaning}), got {value!r}; set it to an integer."
+        )
+    if value < minimum:
+        raise ConfigError(
+            f"{setting} must be at least {minimum} ({meaning}), got {value}; raise it to {minimum}"
+            " or more."
+        )
+
+
+def check_loader_settings(batch_size: int, num_workers: int, seed: int) -> None:
+    """Validate the three settings every DataModule shares."""
+    require_int("data.batch_size", batch_size, 1, "samples per training batch")
+    require_int("data.num_workers", num_workers, 0, "loader worker processes, 0 loads in-process")
+    require_int("data.seed", seed, 0, "seed of the data order")
+
+
+def require_sample_count(n: int) -> None:
+    """``real_samples(n)`` and the pure sampling functions accept zero but not negative counts."""
+    require_int("n", n, 0, "number of samples to draw")
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU generator of its own: data randomness neither depends on nor disturbs global RNG."""
+    return torch.Generator().manual_seed(seed)
+
+
+def sample_indices(population: int, n: int, seed: int) -> Tensor:
+    """``n`` indices into a data set of ``population`` items, deterministic for ``seed``.
+
+    Distinct indices while the data set is large enough, so small evaluation draws hold no
+    duplicates; with replacement beyond that, so any ``n`` works.
+    """
+    generator = seeded_generator(seed)
+    if n <= population:
+        return torch.randperm(population, generator=generator)[:n]
+    return torch.randint(population, (n,), generator=generator)
+
+
+def stack_items(dataset: Dataset[Tensor], indices: Tensor, sample_shape: Sequence[int]) -> Tensor:
+    """Stack ``dataset[i]`` for ``indices`` into a float32 batch (an empty one keeps its shape)."""
+    if len(indices) == 0:
+        return torch.empty((0, *sample_shape), dtype=torch.float32)
+    return torch.stack([dataset[int(i)] for i in indices]).to(torch.float32)
+
+
+class TensorImages(Dataset[Tensor]):
+    """Images already in memory as one (N, C, H, W) tensor; items are bare images, no labels."""
+
+    def __init__(self, images: Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.images[index]
+
+
+def make_train_loader(
+    dataset: Dataset[Any],
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+    collate_fn: Callable[[list[Any]], Tensor] | None = None,
+) -> DataLoader[Any]:
+    """A shuffled training loader that drops the last partial batch.
+
+    drop_last because a final batch of one sample breaks BatchNorm in training mode and a short
+    batch skews per-batch statistics such as minibatch discrimination; the generator makes the
+    shuffle order (and the worker seeds PyTorch derives from it) a function of ``seed`` alone.
+    """
+    size = len(dataset)  # type: ignore[arg-type]
+    if size < batch_size:
+        raise ConfigError(
+            f"data.batch_size is {batch_size} but the training set holds only {size} samples;"
+            f" lower data.batch_size to {size} or less."
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=seeded_generator(seed),
+        num_workers=num_workers,
+        # Re-forking workers every epoch costs seconds on large image sets.
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
+        collate_fn=collate_fn,
+    )
+
+
+def image_transform(image_size: int, channels: int) -> Callable[[Any], Tensor]:
+    """PIL image -> float32 tensor (channels, image_size, image_size) in [-1, 1].
+
+    Resize scales the shorter side to ``image_size`` and CenterCrop cuts the square, the DCGAN
+    CelebA recipe (Radford et al. 2016) that keeps the aspect ratio; square sources are merely
+    resized, and a source already at ``image_size`` passes unchanged (PIL returns a copy).
+    """
+    return v2.Compose(
+        [
+            v2.Resize(image_size, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize([NORMALIZE_MEAN] * channels, [NORMALIZE_STD] * channels),
+        ]
+    )
