@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -221,15 +222,46 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", message=noise)
     try:
         return command(argv[1:])
-    except (ConfigError, ArgumentError) as error:
-        print(f"gan-tricks: error: {_one_sentence(error)}", file=sys.stderr)
+    except (ConfigError, ArgumentError, ValueError) as error:
+        sentence = _user_error_sentence(error)
+        if sentence is None:
+            raise
+        print(f"gan-tricks: error: {sentence}", file=sys.stderr)
         return 2
 
 
-def _one_sentence(error: Exception) -> str:
-    """The first line of an error, which for jsonargparse names the key that is wrong."""
+def _user_error_sentence(error: BaseException) -> str | None:
+    """One sentence for an error the user can fix, or None for a bug (which keeps its traceback).
+
+    Our own ``ConfigError`` may arrive wrapped by jsonargparse (a class in a union type is
+    instantiated inside it); jsonargparse's own errors name the key on their first line and
+    list the reasons below it.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConfigError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    reasons = [
+        line[2:] for line in lines if line.startswith("- ") and not line.startswith("- Expected a")
+    ]
+    for reason in reasons:
+        if reason.startswith(("data.", "model.")):
+            return reason
+    if not (isinstance(error, ArgumentError) or "Union subtypes" in str(error)):
+        return None
+    # 'Parser key "model.generator":' ... 'Parser key "width":' ... 'Expected a <class 'int'>'
+    keys = [m.group(1) for line in lines if (m := re.match(r'Parser key "(.+)":$', line))]
+    details = [
+        line
+        for line in lines
+        if not re.match(r'Parser key ".+":$', line) and not line.startswith("Problem with")
+    ]
+    reason = details[-1] if details else type(error).__name__
+    reason = re.sub(r"<class '(\w+)'>", r"\1", reason)
+    return f"{'.'.join(keys)}: {reason}" if keys else reason
+    return None
 
 
 __all__ = ["RUN_CONFIG_KEY", "main"]

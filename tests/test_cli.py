@@ -1,0 +1,180 @@
+"""The `gan-tricks` command end to end: fit, sample, evaluate, and its one-sentence errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_tricks.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+RING8 = str(ROOT / "recipes" / "ring8.yaml")
+DIGITS = str(ROOT / "recipes" / "digits.yaml")
+FAST = ["--trainer.max_steps", "30", "--trainer.enable_progress_bar", "false"]
+
+
+def gan_tricks(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gan_tricks.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"WANDB_MODE": "offline", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+
+
+@pytest.fixture(scope="module")
+def ring8_run(tmp_path_factory) -> Path:
+    """One short real run of the ring8 recipe, with W&B offline, shared by the tests below."""
+    root = tmp_path_factory.mktemp("runs")
+    result = gan_tricks(
+        "fit", "--config", RING8, "--name", "ring8-test",
+        "--trainer.default_root_dir", str(root), *FAST, cwd=root,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / "ring8-test"
+
+
+def test_fit_writes_a_run_folder(ring8_run):
+    assert (ring8_run / "checkpoints" / "last.ckpt").is_file()
+    assert (ring8_run / "config.yaml").is_file()
+    assert "gan_tricks.models.MLPGenerator" in (ring8_run / "config.yaml").read_text()
+    for picture in ("samples.png", "training.png"):
+        assert Image.open(ring8_run / picture).size[0] > 100
+    header = (ring8_run / "metrics.csv").read_text().splitlines()[0]
+    assert "train/d_loss" in header and "train/g_grad_norm" in header
+
+
+def test_wandb_runs_offline_without_credentials_and_writes_run_files(ring8_run):
+    runs = list((ring8_run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    (run_file,) = runs[0].glob("run-*.wandb")
+    # The binary log holds the logged metric names (no mock: the real offline file).
+    assert b"train/d_loss" in run_file.read_bytes()
+
+
+def test_sample_npy_shape_and_png(ring8_run, tmp_path):
+    checkpoint = ring8_run / "checkpoints" / "last.ckpt"
+    assert main(["sample", str(checkpoint), "-n", "100", "-o", str(tmp_path / "s.npy")]) == 0
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (100, 2) and samples.dtype == np.float32
+    assert main(["sample", str(checkpoint), "-n", "100", "-o", str(tmp_path / "s.png")]) == 0
+    assert Image.open(tmp_path / "s.png").size[0] > 100
+
+
+def test_sample_is_reproducible_for_a_seed(ring8_run, tmp_path):
+    checkpoint = str(ring8_run / "checkpoints" / "last.ckpt")
+    for name in ("a", "b"):
+        main(["sample", checkpoint, "-n", "50", "-o", str(tmp_path / f"{name}.npy")])
+    assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_evaluate_prints_mixture_metrics_as_json(ring8_run, capsys):
+    assert main(["evaluate", str(ring8_run / "checkpoints" / "last.ckpt")]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["num_samples"] == 2500 and metrics["num_modes"] == 8
+    assert 0 <= metrics["modes_covered"] <= 8 and 0 <= metrics["high_quality"] <= 1
+    assert metrics["wall_time_s"] >= 0
+
+
+def test_existing_run_folder_is_not_overwritten(ring8_run):
+    before = (ring8_run / "checkpoints" / "last.ckpt").stat().st_mtime_ns
+    result = gan_tricks(
+        "fit", "--config", RING8, "--name", ring8_run.name,
+        "--trainer.default_root_dir", str(ring8_run.parent), *FAST, cwd=ring8_run.parent,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "already exists" in result.stderr
+    assert (ring8_run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["fit", "--config", "no/such/recipe.yaml"], "recipe.yaml"),
+        (["fit", "--config", RING8, "--model.no_such_key", "1"], "no_such_key"),
+        (["fit", "--config", RING8, "--model.n_critic", "many"], "model.n_critic"),
+        (["fit", "--config", RING8, "--model.generator.init_args.width", "x"], "generator.width"),
+        (["fit", "--config", RING8, "--model.n_critic", "0"], "n_critic must be at least 1"),
+        (["fit", "--config", RING8, "--model.loss", "vanilla"], "loss must be one of"),
+        (["fit", "--config", RING8, "--model.g_optimizer.init_args.lr", "-0.1"], "g_optimizer"),
+        (["fit", "--config", RING8, "--model.d_optimizer.init_args.lr", "0"], "must be > 0"),
+        (["fit", "--config", RING8, "--data.init_args.name", "moons"], "ring8"),
+        (["fit", "--config", DIGITS, "--model.generator.init_args.image_size", "28"], "image_size"),
+        (["fit", "--config", RING8, "--wandb", "maybe"], "--wandb must be one of"),
+        (["sample", "missing.ckpt", "-o", "x.png"], "does not exist"),
+        (["sample", "missing.ckpt", "-o", "x.jpg"], "must end in .npy or .png"),
+        (["evaluate", "missing.ckpt"], "does not exist"),
+        (["frobnicate"], "unknown command"),
+    ],
+)
+def test_bad_input_is_one_sentence_and_exit_code_2(args, says, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert says in err
+    error_lines = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(error_lines) <= 1, err
+    assert not (tmp_path / "runs").exists()  # no run folder left behind
+
+
+def test_the_console_command_exits_2_without_traceback(tmp_path):
+    result = gan_tricks("fit", "--config", RING8, "--model.loss", "vanilla", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "loss must be one of" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_corrupt_checkpoint_is_one_sentence(tmp_path, capsys):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["evaluate", str(bad)]) == 2
+    assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_help_at_every_level(capsys):
+    assert main(["--help"]) == 0
+    usage = capsys.readouterr().out
+    assert all(command in usage for command in ("fit", "sample", "evaluate"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--help"])
+    assert exit_info.value.code == 0
+    fit_help = capsys.readouterr().out
+    for option in ("--model.loss", "--model.n_critic", "--trainer.max_steps", "--ckpt_path"):
+        assert option in fit_help
+    for command in ("sample", "evaluate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "checkpoint" in capsys.readouterr().out
+
+
+def test_image_recipe_fits_and_samples_images_in_range(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", DIGITS, "--name", "digits", "--wandb", "off", *FAST]
+    assert main([*args, "--trainer.max_steps", "3"]) == 0
+    checkpoint = tmp_path / "runs" / "digits" / "checkpoints" / "last.ckpt"
+    assert main(["sample", str(checkpoint), "-n", "12", "-o", "s.npy"]) == 0
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (12, 1, 16, 16) and samples.dtype == np.float32
+    assert samples.min() >= -1 and samples.max() <= 1
+    assert main(["sample", str(checkpoint), "-n", "16", "-o", "grid.png"]) == 0
+    assert Image.open(tmp_path / "grid.png").size == (16 * 4 + 5, 16 * 4 + 5)
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_recipe_parses(recipe, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(recipe), "--print_config"])
+    assert exit_info.value.code == 0
+    assert "class_path: gan_tricks.models." in capsys.readouterr().out
+
+
+def test_missing_torchvision_data_is_one_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    recipe = str(ROOT / "recipes" / "dcgan_mnist.yaml")
+    code = main(["fit", "--config", recipe, "--data.init_args.download", "false", "--wandb", "off"])
+    assert code == 2
+    assert "MNIST was not found" in capsys.readouterr().err
