@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from gan_tricks.cli import main
@@ -178,3 +179,13 @@ def test_missing_torchvision_data_is_one_sentence(tmp_path, monkeypatch, capsys)
     code = main(["fit", "--config", recipe, "--data.init_args.download", "false", "--wandb", "off"])
     assert code == 2
     assert "MNIST was not found" in capsys.readouterr().err
+
+
+def test_resume_with_ckpt_path_last_continues_the_same_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["fit", "--config", RING8, "--name", "resumed", "--wandb", "off", *FAST]
+    assert main([*base, "--trainer.max_steps", "10"]) == 0
+    checkpoint = tmp_path / "runs" / "resumed" / "checkpoints" / "last.ckpt"
+    assert torch.load(checkpoint, weights_only=True)["global_step"] == 10
+    assert main([*base, "--trainer.max_steps", "25", "--ckpt_path", "last"]) == 0
+    assert torch.load(checkpoint, weights_only=True)["global_step"] == 25

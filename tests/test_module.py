@@ -221,3 +221,26 @@ def test_sample_is_seeded_and_restores_train_mode():
     a, b = module.sample(10, seed=3), module.sample(10, seed=3)
     assert torch.equal(a, b) and a.shape == (10, 2)
     assert module.generator.training
+
+
+def test_schedulers_step_once_per_iteration_for_each_network():
+    module = make_module(
+        g_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
+        d_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1),
+    )
+    trainer = fit(module, steps=4)
+    g_opt, d_opt = trainer.optimizers
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5**4)
+    assert d_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.1**2)
+
+
+def test_generator_that_does_not_match_the_data_is_one_sentence():
+    class Points(pl.LightningDataModule):
+        sample_shape = (3,)
+
+        def train_dataloader(self):
+            return DataLoader(torch.randn(64, 3), batch_size=16)
+
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_progress_bar=False)
+    with pytest.raises(ConfigError, match=r"makes samples of shape \(2,\) but the data has"):
+        trainer.fit(make_module(), datamodule=Points())
