@@ -24,7 +24,7 @@ def plot_points(
 ) -> None:
     """A scatter of 2D samples over the true modes (and faint real samples)."""
     samples = samples.detach().cpu()
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(5, 5.5), dpi=120)
     if real is not None:
         real = real.detach().cpu()
         ax.scatter(real[:, 0], real[:, 1], s=2, c="0.75", alpha=0.5, label="real")
@@ -32,7 +32,8 @@ def plot_points(
     if modes is not None:
         ax.scatter(modes[:, 0], modes[:, 1], s=40, marker="x", c="tab:red", label="true modes")
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    # Below the axes: inside, it would hide a corner mode of grid25.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=8, markerscale=3)
     ax.set_title(title or f"{len(samples)} samples")
     fig.tight_layout()
     fig.savefig(path)
