@@ -21,7 +21,6 @@ from pytorch_lightning.loggers import CSVLogger, WandbLogger
 from gan_tricks.errors import ConfigError
 from gan_tricks.module import GANModule
 from gan_tricks.run import (
-    RUN_CONFIG_KEY,
     EmbedRunConfig,
     LastCheckpoint,
     RunArtifacts,
@@ -266,7 +265,7 @@ def _user_error_sentence(error: BaseException) -> str | None:
     return None
 
 
-__all__ = ["RUN_CONFIG_KEY", "main"]
+__all__ = ["main"]
 
 if __name__ == "__main__":
     raise SystemExit(main())
