@@ -50,7 +50,8 @@ class GANModule(pl.LightningModule):
             comparison.
 
     One training iteration is one G step; ``trainer.global_step`` counts G steps, so
-    ``--trainer.max_steps`` is the number of iterations whatever ``n_critic`` is.
+    ``--trainer.max_steps`` is the number of iterations whatever ``n_critic`` is. All D steps of
+    an iteration see that iteration's real batch, each with freshly drawn fakes.
     """
 
     def __init__(
