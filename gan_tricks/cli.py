@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from gan_tricks.run import (
     load_run,
     save_samples,
 )
+from gan_tricks.tricks.base import Trick
 
 USAGE = """usage: gan-tricks {fit,sample,evaluate} ...
 
@@ -86,7 +88,14 @@ class GANTricksCLI(LightningCLI):
                 "resume it with --ckpt_path last, or pass --overwrite true."
             )
         dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_none=False))
-        self.run_config = {"model": dump["model"], "data": dump.get("data")}
+        # The tricks travel too: some change the networks' structure (spectral norm, an EMA
+        # copy of G), which a checkpoint's weights only fit once they are applied again.
+        callbacks = (dump.get("trainer") or {}).get("callbacks") or []
+        self.run_config = {
+            "model": dump["model"],
+            "data": dump.get("data"),
+            "tricks": [c for c in callbacks if _is_trick_config(c)],
+        }
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -106,6 +115,16 @@ class GANTricksCLI(LightningCLI):
 
 
 WANDB_MODES = ("auto", "online", "offline", "off")
+
+
+def _is_trick_config(callback_config: Any) -> bool:
+    if not isinstance(callback_config, dict) or "class_path" not in callback_config:
+        return False
+    module_name, _, class_name = str(callback_config["class_path"]).rpartition(".")
+    try:
+        return issubclass(getattr(importlib.import_module(module_name), class_name), Trick)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return False
 
 
 def _has_wandb_credentials() -> bool:

@@ -11,7 +11,11 @@ from torch import Tensor, nn
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import Latent
-from gan_tricks.functional.losses import get_loss
+from gan_tricks.functional.losses import (
+    DISCRIMINATOR_REDUCTIONS,
+    combine_discriminator_losses,
+    get_loss,
+)
 from gan_tricks.tricks.base import Trick
 
 # The signals every step records, in the one place loggers and failure detectors read them.
@@ -48,6 +52,11 @@ class GANModule(pl.LightningModule):
         separate_batches: D sees real-only and fake-only batches, so BatchNorm normalises
             each on its own statistics (ganhacks #4); False feeds one mixed batch, for
             comparison.
+        d_reduction: how G's losses against several discriminators combine when D returns
+            (N, k) logits (``gan_tricks.models.DiscriminatorEnsemble``): ``mean``, ``max``
+            (the harshest critic) or ``softmax`` (GMAN's soft maximum, Durugkar et al. 2017);
+            each discriminator always trains on its own loss.
+        d_softmax_temperature: the softmax reduction's temperature (-> 0: max, -> inf: mean).
 
     One training iteration is one G step; ``trainer.global_step`` counts G steps, so
     ``--trainer.max_steps`` is the number of iterations whatever ``n_critic`` is. All D steps of
@@ -66,6 +75,8 @@ class GANModule(pl.LightningModule):
         d_scheduler: LRSchedulerCallable | None = None,
         n_critic: int = 1,
         separate_batches: bool = True,
+        d_reduction: str = "mean",
+        d_softmax_temperature: float = 1.0,
     ) -> None:
         super().__init__()
         # The networks are saved in the state dict; as hyperparameters they would be pickled.
@@ -79,6 +90,19 @@ class GANModule(pl.LightningModule):
             raise ConfigError(f"model.n_critic must be at least 1 (got {n_critic}).")
         self.n_critic = n_critic
         self.separate_batches = separate_batches
+        if d_reduction not in DISCRIMINATOR_REDUCTIONS:
+            raise ConfigError(
+                f"model.d_reduction must be one of {', '.join(DISCRIMINATOR_REDUCTIONS)} "
+                f"(got {d_reduction!r})."
+            )
+        if d_softmax_temperature <= 0:
+            raise ConfigError(
+                f"model.d_softmax_temperature must be > 0 (got {d_softmax_temperature})."
+            )
+        self.d_reduction = d_reduction
+        self.d_softmax_temperature = d_softmax_temperature
+        # An averaged copy of G for sampling, set by a trick (GeneratorEMA) when one is on.
+        self.generator_ema: nn.Module | None = None
         self.optimizer_factories = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
         self.scheduler_factories = {"g_scheduler": g_scheduler, "d_scheduler": d_scheduler}
         for name, factory in self.optimizer_factories.items():
@@ -98,7 +122,10 @@ class GANModule(pl.LightningModule):
         return [opt_g, opt_d], schedulers
 
     def on_fit_start(self) -> None:
-        self._tricks = [cb for cb in self.trainer.callbacks if isinstance(cb, Trick)]
+        tricks = [cb for cb in self.trainer.callbacks if isinstance(cb, Trick)]
+        self._tricks = sorted(tricks, key=lambda trick: trick.order)  # stable: recipe order
+        for trick in self._tricks:
+            trick.check_compatibility(self, self._tricks)
         self._check_generator_matches_data()
 
     def _check_generator_matches_data(self) -> None:
@@ -122,21 +149,38 @@ class GANModule(pl.LightningModule):
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)
 
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network samples come from: G's moving average when one is kept, else G."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, batch_size: int = 1024) -> Tensor:
-        """``n`` samples from G in eval mode (BatchNorm uses its running statistics)."""
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        batch_size: int = 1024,
+        truncation: float | None = None,
+    ) -> Tensor:
+        """``n`` samples in eval mode (BatchNorm uses its running statistics).
+
+        ``truncation`` redraws Gaussian z outside [-t, t] (BigGAN's truncation trick),
+        trading diversity for quality.
+        """
         rng = None
         if seed is not None:
             rng = torch.Generator(device="cpu").manual_seed(seed)
-        was_training = self.generator.training
-        self.generator.eval()
+        network = self.sampling_generator
+        was_training = network.training
+        network.eval()
         try:
             chunks = []
             for start in range(0, n, batch_size):
-                z = self.latent.sample(min(batch_size, n - start), generator=rng)
-                chunks.append(self.generator(z.to(self.device)).float().cpu())
+                count = min(batch_size, n - start)
+                z = self.latent.sample(count, generator=rng, truncation=truncation)
+                chunks.append(network(z.to(self.device)).float().cpu())
         finally:
-            self.generator.train(was_training)
+            network.train(was_training)
         return torch.cat(chunks) if chunks else torch.empty(0)
 
     # ------------------------------------------------------------------ the step
@@ -178,7 +222,9 @@ class GANModule(pl.LightningModule):
         real_target, fake_target = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
         for trick in self._tricks:
             real_target, fake_target = trick.targets(self, real_target, fake_target)
-        loss = self.loss.d_loss(real_logits, fake_logits, real_target, fake_target)
+        loss = self._per_discriminator(
+            self.loss.d_loss, real_logits, fake_logits, real_target, fake_target
+        ).sum()
         penalties = _named_terms(
             self._tricks, "d_penalty", self, real_in, fake_in, real_logits, fake_logits
         )
@@ -207,7 +253,8 @@ class GANModule(pl.LightningModule):
             real_logits, fake_logits = self.discriminate(real_in, fake_in)
         else:
             real_logits, fake_logits = None, _flat(self.discriminator(fake_in))
-        loss = self.loss.g_loss(fake_logits, real_logits)
+        losses = self._per_discriminator(self.loss.g_loss, fake_logits, real_logits)
+        loss = combine_discriminator_losses(losses, self.d_reduction, self.d_softmax_temperature)
         penalties = _named_terms(self._tricks, "g_penalty", self, fake_in, fake_logits)
         loss = loss + sum(penalties.values())
         opt_g.zero_grad(set_to_none=True)
@@ -222,6 +269,17 @@ class GANModule(pl.LightningModule):
             "g_grad_norm": grad_norm,
             **{f"g_penalty/{name}": p.detach() for name, p in penalties.items()},
         }
+
+    @staticmethod
+    def _per_discriminator(loss_fn, *logits_like: Tensor | None) -> Tensor:
+        """A loss per discriminator, shape (k,): column i of (N, k) logits is D number i."""
+        first = logits_like[0]
+        if first.dim() == 1:
+            return loss_fn(*logits_like).reshape(1)
+        columns = range(first.shape[1])
+        return torch.stack(
+            [loss_fn(*(t if t is None else t[:, i] for t in logits_like)) for i in columns]
+        )
 
     def _apply_tricks(self, hook: str, batch: Tensor, phase: str) -> Tensor:
         for trick in self._tricks:

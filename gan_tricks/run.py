@@ -18,6 +18,7 @@ from gan_tricks import plotting
 from gan_tricks.errors import ConfigError
 from gan_tricks.metrics.mixture import mixture_metrics
 from gan_tricks.module import GANModule
+from gan_tricks.tricks.base import Trick
 
 # Where a checkpoint keeps the resolved model and data config, to rebuild them for sampling.
 RUN_CONFIG_KEY = "gan_tricks_config"
@@ -155,8 +156,12 @@ def load_run(checkpoint_path: str | Path) -> tuple[GANModule, pl.LightningDataMo
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(GANModule, "model", fail_untyped=False)
     parser.add_subclass_arguments(pl.LightningDataModule, "data", required=False)
+    parser.add_argument("--tricks", type=list[Trick] | None, default=None)
     init = parser.instantiate_classes(parser.parse_object({k: v for k, v in config.items() if v}))
     module: GANModule = init.model
+    # Structural tricks (spectral norm, G's moving average) shape the weights' keys.
+    for trick in init.get("tricks") or []:
+        trick.configure_networks(module)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     return module, init.get("data")

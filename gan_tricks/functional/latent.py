@@ -41,8 +41,12 @@ class Latent:
         *,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        truncation: float | None = None,
     ) -> Tensor:
-        return sample_latent(n, self.dim, self.distribution, device=device, generator=generator)
+        z = sample_latent(n, self.dim, self.distribution, device=device, generator=generator)
+        if truncation is not None:
+            z = truncate_latent(z, truncation, self.distribution, generator=generator)
+        return z
 
 
 def sample_latent(
@@ -64,6 +68,34 @@ def sample_latent(
             f"latent distribution must be one of {', '.join(DISTRIBUTIONS)} (got {distribution!r})."
         )
     return z
+
+
+def truncate_latent(
+    z: Tensor,
+    threshold: float,
+    distribution: str = "gaussian",
+    *,
+    generator: torch.Generator | None = None,
+    max_rounds: int = 100,
+) -> Tensor:
+    """The truncation trick (Brock et al. 2019, BigGAN): redraw every coordinate |z_i| > t.
+
+    Sampling from a truncated Gaussian trades diversity for quality at sampling time only.
+    Only Gaussian codes are truncated; uniform and spherical ones are returned unchanged.
+    """
+    if threshold <= 0:
+        raise ConfigError(f"truncation must be > 0 (got {threshold}).")
+    if distribution != "gaussian":
+        return z
+    z = z.clone()
+    for _ in range(max_rounds):
+        outside = z.abs() > threshold
+        if not outside.any():
+            break
+        redrawn = torch.randn(z.shape, device=z.device, dtype=z.dtype, generator=generator)
+        z = torch.where(outside, redrawn, z)
+    # Whatever is still outside after many rounds (tiny thresholds) is clamped.
+    return z.clamp(-threshold, threshold)
 
 
 def slerp(z0: Tensor, z1: Tensor, t: Tensor | float) -> Tensor:

@@ -136,3 +136,29 @@ def get_loss(name: str) -> GANLoss:
         return LOSSES[name]
     except KeyError:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)} (got {name!r}).") from None
+
+
+# How G's losses against several discriminators become one (``combine_discriminator_losses``).
+DISCRIMINATOR_REDUCTIONS = ("mean", "max", "softmax")
+
+
+def combine_discriminator_losses(
+    losses: Tensor, reduction: str = "mean", temperature: float = 1.0
+) -> Tensor:
+    """One G loss from G's losses against k discriminators, shape (k,).
+
+    ``mean`` is the plain ensemble, ``max`` trains G against its harshest critic and
+    ``softmax`` is GMAN's soft maximum (Durugkar et al. 2017, "Generative multi-adversarial
+    networks"): weights softmax(loss / temperature), held constant in the backward pass, so
+    the worse a critic's verdict the more it counts. One loss passes through unchanged.
+    """
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "max":
+        return losses.max()
+    if reduction == "softmax":
+        weights = torch.softmax(losses.detach() / temperature, dim=0)
+        return (weights * losses).sum()
+    raise ConfigError(
+        f"reduction must be one of {', '.join(DISCRIMINATOR_REDUCTIONS)} (got {reduction!r})."
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytorch_lightning as pl
 from torch import Tensor
@@ -11,6 +11,15 @@ if TYPE_CHECKING:
     from gan_tricks.module import GANModule
 
 PHASES = ("d", "g")
+
+# Where a trick's transforms run among the others (lower runs first), whatever the order the
+# recipe lists the callbacks in: replay mixes old fakes into G's raw output, augmentation then
+# sees real and fake alike, noise goes on top, and packing, which changes the batch's shape,
+# comes last.
+ORDER_REPLAY = -20
+ORDER_AUGMENT = -10
+ORDER_DEFAULT = 0
+ORDER_PACKING = 100
 
 
 class Trick(pl.Callback):
@@ -34,7 +43,28 @@ class Trick(pl.Callback):
 
     Like every Lightning callback, a trick keeps its own state and saves it through
     ``state_dict`` / ``load_state_dict`` so that checkpoints resume it.
+
+    Two more points run once, before training: ``configure_networks`` changes the networks'
+    structure (spectral norm, an EMA copy of G) before the optimizers are built, a checkpoint
+    is restored or a finished run is loaded for sampling; ``check_compatibility`` sees every
+    other trick and raises ``ConfigError`` with one sentence when a combination cannot work.
     """
+
+    order: ClassVar[int] = ORDER_DEFAULT
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Lightning calls ``setup`` before it builds the optimizers or restores a checkpoint:
+        # the one moment a structural change can happen.
+        self.configure_networks(pl_module)
+
+    def configure_networks(self, module: GANModule) -> None:
+        """Change the networks' structure before training or loading (spectral norm).
+
+        Must be idempotent: a second ``fit`` on the same module calls it again.
+        """
+
+    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+        """Raise ``ConfigError`` (one sentence) if this trick cannot work with the others."""
 
     def wants_more_d_steps(self, module: GANModule, d_steps_done: int, d_loss: Tensor) -> bool:
         """Ask for another D step before the G step (e.g. train D more, adaptively)."""
