@@ -109,6 +109,7 @@ class GANModule(pl.LightningModule):
             _check_optimizer(name, factory)
         self.signals: dict[str, Tensor] = {}
         self._tricks: list[Trick] = []
+        self._term_names: set[str] = set()
 
     # ------------------------------------------------------------------ set-up
     def configure_optimizers(self):
@@ -204,7 +205,12 @@ class GANModule(pl.LightningModule):
         g_signals = self._generator_step(real, opt_g)
         for scheduler in _as_list(self.lr_schedulers()):
             scheduler.step()
-        self.signals = {**d_signals, **g_signals, "d_steps": torch.tensor(float(d_steps))}
+        signals = {**d_signals, **g_signals, "d_steps": torch.tensor(float(d_steps))}
+        # A term some steps skip (a lazy penalty) reads 0 on those steps, never a stale value.
+        for name in self._term_names - signals.keys():
+            signals[name] = torch.zeros(())
+        self._term_names |= {name for name in signals if "_penalty/" in name}
+        self.signals = signals
         self.log_dict({"train/" + k: v for k, v in self.signals.items()}, on_step=True)
         self.log_dict(
             {"d_loss": d_signals["d_loss"], "g_loss": g_signals["g_loss"]},
@@ -296,13 +302,30 @@ class GANModule(pl.LightningModule):
 
 
 def _named_terms(tricks: list[Trick], hook: str, *args) -> dict[str, Tensor]:
-    """Every trick's extra loss term, keyed by the trick's class name; None adds nothing."""
+    """Every trick's extra loss term, keyed by the trick's name (see ``trick_names``)."""
     terms = {}
-    for trick in tricks:
+    for name, trick in trick_names(tricks).items():
         term = getattr(trick, hook)(*args)
         if term is not None:
-            terms[type(trick).__name__] = term
+            terms[name] = term
     return terms
+
+
+def trick_names(tricks: list[Trick]) -> dict[str, Trick]:
+    """Each trick's name in signals and logs: its class name, numbered when a class repeats.
+
+    Two ``GradientPenalty`` tricks (R1 and R2) become ``GradientPenalty`` and
+    ``GradientPenalty_2``, so neither term is lost.
+    """
+    names: dict[str, Trick] = {}
+    for trick in tricks:
+        base = type(trick).__name__
+        name, index = base, 1
+        while name in names:
+            index += 1
+            name = f"{base}_{index}"
+        names[name] = trick
+    return names
 
 
 def _no_closure() -> None:

@@ -48,6 +48,10 @@ def test_fit_writes_a_run_folder(ring8_run):
         assert Image.open(ring8_run / picture).size[0] > 100
     header = (ring8_run / "metrics.csv").read_text().splitlines()[0]
     assert "train/d_loss" in header and "train/g_grad_norm" in header
+    timing = json.loads((ring8_run / "timing.json").read_text())
+    steps = int(FAST[FAST.index("--trainer.max_steps") + 1])
+    assert timing["steps"] == steps
+    assert timing["seconds_per_step"] == pytest.approx(timing["train_seconds"] / steps, rel=1e-3)
 
 
 def test_wandb_runs_offline_without_credentials_and_writes_run_files(ring8_run):
@@ -72,6 +76,15 @@ def test_sample_is_reproducible_for_a_seed(ring8_run, tmp_path):
     for name in ("a", "b"):
         main(["sample", checkpoint, "-n", "50", "-o", str(tmp_path / f"{name}.npy")])
     assert np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+
+
+def test_sample_truncation_keeps_codes_near_the_centre(ring8_run, tmp_path):
+    checkpoint = str(ring8_run / "checkpoints" / "last.ckpt")
+    main(["sample", checkpoint, "-n", "300", "-o", str(tmp_path / "t.npy"), "--truncation", "0.3"])
+    main(["sample", checkpoint, "-n", "300", "-o", str(tmp_path / "f.npy")])
+    truncated, free = np.load(tmp_path / "t.npy"), np.load(tmp_path / "f.npy")
+    # Codes squeezed into [-0.3, 0.3]^2 map to a smaller region than free codes.
+    assert truncated.std(axis=0).sum() < free.std(axis=0).sum()
 
 
 def test_evaluate_prints_mixture_metrics_as_json(ring8_run, capsys):

@@ -148,6 +148,31 @@ def test_targets_and_penalties_reach_the_losses():
     assert module.signals["g_loss"].item() == pytest.approx(expected_g.item(), rel=1e-5)
 
 
+class ConstantPenalty(Trick):
+    """Adds ``value`` to D's loss on the D steps where ``step % every == 0``."""
+
+    def __init__(self, value: float, every: int = 1):
+        self.value, self.every, self.calls = value, every, 0
+
+    def d_penalty(self, module, real, fake, real_logits, fake_logits):
+        self.calls += 1
+        return torch.tensor(self.value) if (self.calls - 1) % self.every == 0 else None
+
+
+def test_two_tricks_of_one_class_both_count_under_numbered_names():
+    module = make_module()
+    fit(module, steps=1, callbacks=[ConstantPenalty(3.0), ConstantPenalty(4.0)])
+    assert module.signals["d_penalty/ConstantPenalty"].item() == 3.0
+    assert module.signals["d_penalty/ConstantPenalty_2"].item() == 4.0
+
+
+def test_a_skipped_penalty_reads_zero_not_its_last_value():
+    module = make_module()
+    fit(module, steps=2, callbacks=[ConstantPenalty(3.0, every=2)])
+    # Step 1 added 3; step 2 skipped it, so the signal is 0, not a repeated 3.
+    assert module.signals["d_penalty/ConstantPenalty"].item() == 0.0
+
+
 class BatchProbe(nn.Module):
     """A BatchNorm discriminator that records the batches it is given."""
 

@@ -5,6 +5,7 @@ import torch
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional import Latent, sample_latent, slerp
+from gan_tricks.functional.latent import truncate_latent
 
 
 def test_gaussian_moments():
@@ -46,3 +47,26 @@ def test_slerp_endpoints_norm_and_angle():
     # Halfway along the unit circle, not the chord's midpoint of norm 0.707.
     assert torch.allclose(mid, torch.tensor([[math.sqrt(0.5), math.sqrt(0.5)]]), atol=1e-6)
     assert torch.allclose(slerp(z0, z0, 0.3), z0, atol=1e-6)
+
+
+def test_truncation_keeps_codes_inside_and_untouched_codes_equal():
+    generator = torch.Generator().manual_seed(0)
+    z = Latent(4).sample(5000, generator=generator)
+    truncated = truncate_latent(z, 1.0, generator=torch.Generator().manual_seed(1))
+    assert truncated.abs().max() <= 1.0
+    inside = z.abs() <= 1.0
+    assert torch.equal(truncated[inside], z[inside])
+    # Redrawn coordinates follow the truncated Gaussian: variance of N(0,1) cut at 1 is 0.291.
+    assert truncated.var().item() == pytest.approx(0.2911, abs=0.01)
+
+
+def test_truncation_leaves_non_gaussian_codes_alone_and_rejects_bad_thresholds():
+    z = sample_latent(100, 3, "uniform")
+    assert torch.equal(truncate_latent(z, 0.5, "uniform"), z)
+    with pytest.raises(ConfigError, match="truncation"):
+        truncate_latent(z, 0.0)
+
+
+def test_latent_sample_applies_truncation():
+    z = Latent(8).sample(2000, generator=torch.Generator().manual_seed(0), truncation=0.5)
+    assert z.abs().max() <= 0.5

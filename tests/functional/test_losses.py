@@ -7,6 +7,7 @@ import torch
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional import LOSSES, get_loss
+from gan_tricks.functional.losses import combine_discriminator_losses
 
 REAL = torch.tensor([0.0, 2.0])
 FAKE = torch.tensor([0.0, -1.0])
@@ -113,3 +114,23 @@ def test_registry_names_and_target_flags():
 def test_unknown_loss_is_one_sentence_listing_choices():
     with pytest.raises(ConfigError, match="loss must be one of minimax, nonsaturating"):
         get_loss("vanilla")
+
+
+def test_combining_losses_of_several_discriminators():
+    losses = torch.tensor([1.0, 3.0], requires_grad=True)
+    assert combine_discriminator_losses(losses, "mean").item() == pytest.approx(2.0)
+    assert combine_discriminator_losses(losses, "max").item() == pytest.approx(3.0)
+    soft = combine_discriminator_losses(losses, "softmax", temperature=1.0)
+    weights = torch.softmax(torch.tensor([1.0, 3.0]), 0)
+    assert soft.item() == pytest.approx(float((weights * torch.tensor([1.0, 3.0])).sum()))
+    # The weights are constants of the backward pass: d soft / d loss_i = weight_i.
+    soft.backward()
+    assert torch.allclose(losses.grad, weights)
+    # Temperature to 0 approaches the max, to infinity the mean.
+    cold = combine_discriminator_losses(losses.detach(), "softmax", temperature=1e-3)
+    hot = combine_discriminator_losses(losses.detach(), "softmax", temperature=1e3)
+    assert cold.item() == pytest.approx(3.0, abs=1e-3) and hot.item() == pytest.approx(
+        2.0, abs=1e-2
+    )
+    with pytest.raises(ConfigError, match="reduction"):
+        combine_discriminator_losses(losses, "median")

@@ -1,0 +1,91 @@
+"""Lipschitz constraints on a network's weights: WGAN's weight clipping and spectral norm."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gan_tricks.errors import ConfigError
+
+__all__ = ["SPECTRAL_NORM_LAYERS", "apply_spectral_norm", "clip_weights", "has_spectral_norm"]
+
+# The layers whose weight is a linear map of the input. Torch's spectral_norm normalises the
+# weight reshaped to (out, -1), taking dim 1 as "out" for transposed convolutions.
+SPECTRAL_NORM_LAYERS: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, clip_value: float) -> None:
+    """Clamp every parameter of ``module`` to [-clip_value, clip_value], in place.
+
+    WGAN's crude way to keep the critic K-Lipschitz (Arjovsky et al. 2017, "Wasserstein GAN",
+    Algorithm 1, c = 0.01), applied after each critic update. The authors call it "a clearly
+    terrible way to enforce a Lipschitz constraint": too small a c makes gradients vanish, too
+    large a c makes training slow, which is why gradient penalties replaced it.
+    """
+    if not clip_value > 0:
+        raise ConfigError(f"the weight clipping value must be > 0 (got {clip_value}).")
+    for parameter in module.parameters():
+        parameter.clamp_(-clip_value, clip_value)
+
+
+def _already_normalized(layer: nn.Module) -> bool:
+    # New-style parametrizations, or the old hook-based torch.nn.utils.spectral_norm.
+    return parametrize.is_parametrized(layer, "weight") or hasattr(layer, "weight_orig")
+
+
+def apply_spectral_norm(
+    module: nn.Module,
+    layer_types: tuple[type[nn.Module], ...] = SPECTRAL_NORM_LAYERS,
+    n_power_iterations: int = 1,
+) -> int:
+    """Spectrally normalise every layer of ``layer_types`` in ``module``'s tree, in place.
+
+    Spectral normalization (Miyato et al. 2018, "Spectral normalization for generative
+    adversarial networks") divides each weight by its largest singular value, estimated by
+    ``n_power_iterations`` power iterations per training forward pass, so that every layer is
+    1-Lipschitz. Uses ``torch.nn.utils.parametrizations.spectral_norm``: the learnable tensor
+    becomes ``<layer>.parametrizations.weight.original``, which changes the state dict's keys,
+    so a checkpoint of a normalised network only loads into a network normalised the same way.
+
+    Idempotent: layers whose weight is already parametrized (or carries the old hook-based
+    spectral norm) are left alone. Returns how many layers it wrapped.
+    """
+    if n_power_iterations < 1:
+        raise ConfigError(
+            f"spectral norm needs n_power_iterations >= 1 (got {n_power_iterations})."
+        )
+    layers = [
+        layer
+        for layer in module.modules()
+        # Checked first: reading a normalised layer's weight would run a power iteration.
+        if isinstance(layer, layer_types)
+        and not _already_normalized(layer)
+        and isinstance(getattr(layer, "weight", None), torch.Tensor)
+    ]
+    for layer in layers:
+        spectral_norm(layer, n_power_iterations=n_power_iterations)
+    return len(layers)
+
+
+def has_spectral_norm(module: nn.Module) -> bool:
+    """Whether any layer of ``module`` carries spectral normalization (Miyato et al. 2018),
+    through either torch API."""
+    for layer in module.modules():
+        if hasattr(layer, "weight_orig"):
+            return True
+        if parametrize.is_parametrized(layer, "weight"):
+            weight_parametrizations = layer.parametrizations["weight"]
+            if any(type(p).__name__ == "_SpectralNorm" for p in weight_parametrizations):
+                return True
+    return False

@@ -1,0 +1,57 @@
+"""The update schedule of the two players: their learning rates and how many D steps per G step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from torch.optim import Optimizer
+
+from gan_tricks.errors import ConfigError
+
+__all__ = ["set_learning_rates", "wants_more_critic_steps"]
+
+
+def set_learning_rates(optimizer: Optimizer, lr: float, schedulers: Iterable = ()) -> None:
+    """Make ``lr`` the base learning rate of every parameter group of ``optimizer``, in place.
+
+    Used for the two time-scale update rule (TTUR, Heusel et al. 2017, "GANs trained by a two
+    time-scale update rule converge to a local Nash equilibrium"). A scheduler built on the
+    old rate keeps its shape: the group's current rate is rescaled by ``lr / initial_lr``
+    (so a warm-up that starts at 0 still starts at 0), ``initial_lr`` becomes ``lr``, and the
+    ``base_lrs`` of those ``schedulers`` that drive this optimizer follow. Idempotent: a second
+    call with the same ``lr`` changes nothing.
+    """
+    if not lr > 0:
+        raise ConfigError(f"a learning rate must be > 0 (got {lr}).")
+    for group in optimizer.param_groups:
+        base = group.get("initial_lr", group["lr"])
+        group["lr"] = group["lr"] * (lr / base) if base > 0 else lr
+        if "initial_lr" in group:
+            group["initial_lr"] = lr
+    for scheduler in schedulers:
+        if getattr(scheduler, "optimizer", None) is not optimizer:
+            continue
+        if hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [lr] * len(optimizer.param_groups)
+        if hasattr(scheduler, "_last_lr"):
+            scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
+def wants_more_critic_steps(
+    d_steps_done: int,
+    d_loss: float,
+    n: int,
+    threshold: float | None = None,
+    max_steps: int | None = None,
+) -> bool:
+    """Whether D should take another step before G's ("train D more", ganhacks #14).
+
+    Fixed (``threshold`` None): ``n`` D steps per G step, WGAN's critic schedule (Arjovsky et
+    al. 2017, n = 5). Adaptive: keep training D while its loss is above ``threshold`` (ganhacks
+    #14: "while lossD > A: train D"), at most ``max_steps`` (default ``n``) D steps; the one
+    step already done is the minimum.
+    """
+    if threshold is None:
+        return d_steps_done < n
+    cap = n if max_steps is None else max_steps
+    return d_steps_done < cap and float(d_loss) > threshold

@@ -1,0 +1,274 @@
+"""Augmentation of what D sees: DiffAugment, adaptive augmentation (ADA), consistency (bCR).
+
+Thin callbacks over :mod:`gan_tricks.functional.augment`; see there for the maths.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional.augment import (
+    ada_heuristic,
+    ada_update,
+    augment_with_probability,
+    consistency_penalty,
+    diff_augment,
+    gaussian_jitter,
+    parse_policy,
+)
+from gan_tricks.tricks.base import ORDER_AUGMENT, Trick
+
+if TYPE_CHECKING:
+    from gan_tricks.module import GANModule
+
+DEFAULT_POLICY = "color,translation,cutout"
+
+
+def _data_kind(module: GANModule) -> str | None:
+    """The data module's ``kind`` ("points" or "images"), or None when fit got bare loaders."""
+    try:
+        trainer = module.trainer
+    except RuntimeError:  # not attached to a Trainer
+        return None
+    return getattr(getattr(trainer, "datamodule", None), "kind", None)
+
+
+def _require_images(module: GANModule, trick: str) -> None:
+    kind = _data_kind(module)
+    if kind is not None and kind != "images":
+        raise ConfigError(
+            f"{trick} augments images but the data is {kind}; remove it from trainer.callbacks "
+            "or train on image data."
+        )
+
+
+def _log(module: GANModule, name: str, value: float) -> None:
+    """Log a scalar from inside a hook of the training step, when a Trainer runs the module."""
+    try:
+        module.trainer  # noqa: B018 - raises when the module is not attached to a Trainer
+    except RuntimeError:
+        return
+    module.log(name, float(value), on_step=True, on_epoch=False)
+
+
+class DiffAugment(Trick):
+    """DiffAugment (Zhao et al. 2020, "Differentiable augmentation for data-efficient GAN
+    training").
+
+    Augments real and fake images with :func:`~gan_tricks.functional.augment.diff_augment` in
+    every D step and in the G step, so D never sees un-augmented images and G is trained
+    through the (differentiable) augmentations. Fresh random draws for every batch.
+
+    Args:
+        policy: comma-separated augmentation groups: ``color`` (brightness, saturation,
+            contrast), ``translation``, ``cutout`` (or ``brightness``/``saturation``/``contrast``
+            alone). The paper's choice for few images is all three.
+    """
+
+    order = ORDER_AUGMENT
+
+    def __init__(self, policy: str = DEFAULT_POLICY) -> None:
+        parse_policy(policy)
+        self.policy = policy
+
+    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+        _require_images(module, "DiffAugment")
+
+    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
+        return diff_augment(real, self.policy)
+
+    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
+        return diff_augment(fake, self.policy)
+
+
+class AdaptiveAugment(Trick):
+    """Adaptive discriminator augmentation (Karras et al. 2020, StyleGAN2-ADA).
+
+    Each augmentation of ``policy`` is applied to each real and fake sample, in D's and G's
+    steps, with probability ``p``
+    (:func:`~gan_tricks.functional.augment.augment_with_probability`). The heuristic
+    r_t = E[sign(D(real))] is accumulated from the real logits of the D steps; every
+    ``interval`` D steps p moves by sign(r_t - target) * (images seen) / adjustment_images,
+    clamped to [0, 1]: up when D grows sure of the reals (overfitting), down otherwise.
+
+    The augmentations are DiffAugment's (colour, integer translation, cutout) rather than
+    ADA's 18-transform pipeline (flips, rotations, scaling, colour, filtering). ``p`` and the
+    last ``r_t`` are attributes, logged as ``train/ada_p`` and ``train/ada_r_t``.
+
+    Args:
+        target: the r_t that p steers towards (0.6 in the paper).
+        interval: D steps between two updates of p (4 in the paper).
+        adjustment_images: real images over which p can move from 0 to 1 (500k in the paper,
+            which trains far longer than our recipes).
+        initial_p: p at the start.
+        policy: the augmentations, as for :class:`DiffAugment`.
+    """
+
+    order = ORDER_AUGMENT
+
+    def __init__(
+        self,
+        target: float = 0.6,
+        interval: int = 4,
+        adjustment_images: int = 50_000,
+        initial_p: float = 0.0,
+        policy: str = DEFAULT_POLICY,
+    ) -> None:
+        if not 0.0 <= target < 1.0:
+            raise ConfigError(f"AdaptiveAugment target must be in [0, 1) (got {target}).")
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ConfigError(f"AdaptiveAugment interval must be an integer >= 1 (got {interval}).")
+        if adjustment_images <= 0:
+            raise ConfigError(
+                f"AdaptiveAugment adjustment_images must be > 0 (got {adjustment_images})."
+            )
+        if not 0.0 <= initial_p <= 1.0:
+            raise ConfigError(f"AdaptiveAugment initial_p must be in [0, 1] (got {initial_p}).")
+        parse_policy(policy)
+        self.target = target
+        self.interval = interval
+        self.adjustment_images = adjustment_images
+        self.policy = policy
+        self.p = float(initial_p)
+        self.r_t: float | None = None
+        self._reset_interval()
+        self._d_steps = 0
+
+    def _reset_interval(self) -> None:
+        # A tensor on the logits' device once the first signs arrive: no sync per D step.
+        self._sign_sum: Tensor | float = 0.0
+        self._sign_count = 0
+        self._images = 0
+
+    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+        _require_images(module, "AdaptiveAugment")
+        if any(isinstance(trick, DiffAugment) for trick in tricks):
+            raise ConfigError(
+                "AdaptiveAugment and DiffAugment both augment what D sees; keep one of them."
+            )
+
+    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
+        return augment_with_probability(real, self.p, self.policy)
+
+    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
+        return augment_with_probability(fake, self.p, self.policy)
+
+    def d_penalty(
+        self,
+        module: GANModule,
+        real: Tensor,
+        fake: Tensor,
+        real_logits: Tensor,
+        fake_logits: Tensor,
+    ) -> None:
+        # Not a penalty: the one hook that sees D's real logits. The mean of signs over the
+        # interval is the mean of the per-step heuristics weighted by their logit counts.
+        self._sign_sum = self._sign_sum + ada_heuristic(real_logits) * real_logits.numel()
+        self._sign_count += real_logits.numel()
+        self._images += len(real_logits)
+        return None
+
+    def after_d_step(self, module: GANModule) -> None:
+        self._d_steps += 1
+        if self._d_steps % self.interval or self._sign_count == 0:
+            return
+        self.r_t = float(self._sign_sum) / self._sign_count
+        self.p = ada_update(
+            self.p,
+            self.r_t,
+            self.target,
+            batch_size=round(self._images / self.interval),
+            interval=self.interval,
+            adjustment_images=self.adjustment_images,
+        )
+        self._reset_interval()
+
+    def after_g_step(self, module: GANModule) -> None:
+        _log(module, "train/ada_p", self.p)
+        if self.r_t is not None:
+            _log(module, "train/ada_r_t", self.r_t)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "p": self.p,
+            "r_t": self.r_t,
+            "sign_sum": float(self._sign_sum),
+            "sign_count": self._sign_count,
+            "images": self._images,
+            "d_steps": self._d_steps,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.p = float(state_dict["p"])
+        self.r_t = state_dict["r_t"]
+        self._sign_sum = float(state_dict["sign_sum"])
+        self._sign_count = int(state_dict["sign_count"])
+        self._images = int(state_dict["images"])
+        self._d_steps = int(state_dict["d_steps"])
+
+
+class ConsistencyRegularization(Trick):
+    """Balanced consistency regularization, bCR (Zhao et al. 2021, "Improved consistency
+    regularization for GANs"; CR on reals alone: Zhang et al. 2020).
+
+    Adds real_weight * mean((D(x) - D(T(x)))^2) + fake_weight * mean((D(G(z)) - D(T(G(z))))^2)
+    to D's loss, on the batches D saw in its step. T is
+    :func:`~gan_tricks.functional.augment.diff_augment` with ``policy`` for images and
+    Gaussian jitter of std ``jitter`` for points. Unlike DiffAugment, D's loss itself still
+    sees the un-augmented batches; only the penalty sees T(x). Costs two more D passes per
+    D step.
+
+    Args:
+        real_weight, fake_weight: lambda_real and lambda_fake (10 each in the paper).
+        policy: the image transform (the paper's best: translation and cutout-like erasing).
+        jitter: std of the point transform, in data units (grid25's modes have std 0.05).
+    """
+
+    def __init__(
+        self,
+        real_weight: float = 10.0,
+        fake_weight: float = 10.0,
+        policy: str = "translation,cutout",
+        jitter: float = 0.05,
+    ) -> None:
+        if real_weight < 0 or fake_weight < 0:
+            raise ConfigError(
+                "ConsistencyRegularization real_weight and fake_weight must be >= 0 "
+                f"(got {real_weight} and {fake_weight})."
+            )
+        if jitter <= 0:
+            raise ConfigError(f"ConsistencyRegularization jitter must be > 0 (got {jitter}).")
+        parse_policy(policy)
+        self.real_weight = real_weight
+        self.fake_weight = fake_weight
+        self.policy = policy
+        self.jitter = jitter
+
+    def transform(self, x: Tensor) -> Tensor:
+        """T: DiffAugment for (N, C, H, W) images, Gaussian jitter for (N, d) points."""
+        if x.dim() == 4:
+            return diff_augment(x, self.policy)
+        return gaussian_jitter(x, self.jitter)
+
+    def d_penalty(
+        self,
+        module: GANModule,
+        real: Tensor,
+        fake: Tensor,
+        real_logits: Tensor,
+        fake_logits: Tensor,
+    ) -> Tensor:
+        discriminator = module.discriminator
+        penalty = real_logits.new_zeros(())
+        if self.real_weight:
+            penalty = penalty + self.real_weight * consistency_penalty(
+                discriminator, real, real_logits, self.transform
+            )
+        if self.fake_weight:
+            penalty = penalty + self.fake_weight * consistency_penalty(
+                discriminator, fake.detach(), fake_logits, self.transform
+            )
+        return penalty

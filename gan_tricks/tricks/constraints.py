@@ -1,0 +1,85 @@
+"""Lipschitz constraints as callbacks: WGAN's weight clipping and spectral normalization."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional.constraints import apply_spectral_norm, clip_weights, has_spectral_norm
+from gan_tricks.tricks.base import Trick
+from gan_tricks.tricks.penalties import GradientPenalty
+
+if TYPE_CHECKING:
+    from gan_tricks.module import GANModule
+
+__all__ = ["SpectralNorm", "WeightClipping"]
+
+
+class WeightClipping(Trick):
+    """Clamp D's parameters to [-clip_value, clip_value] after every D step.
+
+    WGAN's Lipschitz constraint (Arjovsky et al. 2017, "Wasserstein GAN": c = 0.01, RMSprop
+    lr 5e-5, 5 critic steps); see ``gan_tricks.functional.constraints.clip_weights``. It
+    cannot be combined with another Lipschitz constraint on D (spectral norm, a gradient
+    penalty): the two would pull D's weights towards different sets.
+    """
+
+    def __init__(self, clip_value: float = 0.01) -> None:
+        if not clip_value > 0:
+            raise ConfigError(f"WeightClipping clip_value must be > 0 (got {clip_value}).")
+        self.clip_value = clip_value
+
+    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+        # SpectralNorm's configure_networks has run by now, so the structure tells.
+        if has_spectral_norm(module.discriminator):
+            raise ConfigError(
+                "WeightClipping and spectral norm on the discriminator are two Lipschitz "
+                "constraints that fight each other; keep one of them."
+            )
+        if any(isinstance(trick, GradientPenalty) for trick in tricks):
+            raise ConfigError(
+                "WeightClipping and GradientPenalty are two Lipschitz constraints that fight "
+                "each other; drop WeightClipping (WGAN-GP replaced it)."
+            )
+
+    def after_d_step(self, module: GANModule) -> None:
+        clip_weights(module.discriminator, self.clip_value)
+
+
+class SpectralNorm(Trick):
+    """Spectral normalization of every linear and conv layer of D (and optionally G).
+
+    Miyato et al. 2018, "Spectral normalization for generative adversarial networks" (D);
+    Zhang et al. 2019 (SAGAN) also normalise G. See
+    ``gan_tricks.functional.constraints.apply_spectral_norm``. The change happens in
+    ``configure_networks``, before the optimizers are built, and again (idempotently) when a
+    finished run is loaded for sampling, so the checkpoint's weights fit. It also covers G's
+    moving-average copy when one already exists.
+    """
+
+    def __init__(
+        self, discriminator: bool = True, generator: bool = False, n_power_iterations: int = 1
+    ) -> None:
+        if not (discriminator or generator):
+            raise ConfigError(
+                "SpectralNorm with discriminator and generator both false does nothing; "
+                "set at least one of them to true."
+            )
+        if n_power_iterations < 1:
+            raise ConfigError(
+                f"SpectralNorm n_power_iterations must be >= 1 (got {n_power_iterations})."
+            )
+        self.discriminator = discriminator
+        self.generator = generator
+        self.n_power_iterations = n_power_iterations
+
+    def configure_networks(self, module: GANModule) -> None:
+        networks = []
+        if self.discriminator:
+            networks.append(module.discriminator)
+        if self.generator:
+            networks.append(module.generator)
+            if getattr(module, "generator_ema", None) is not None:
+                networks.append(module.generator_ema)
+        for network in networks:
+            apply_spectral_norm(network, n_power_iterations=self.n_power_iterations)

@@ -1,0 +1,63 @@
+"""PacGAN's packing of what D sees: a thin callback over ``functional.packing``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional.packing import check_packing_degree, pack
+from gan_tricks.tricks.base import ORDER_PACKING, Trick
+
+if TYPE_CHECKING:
+    from gan_tricks.module import GANModule
+
+
+class Packing(Trick):
+    """PacGAN (Lin et al. 2018, "PacGAN: the power of two samples in GANs").
+
+    D judges packs of ``m`` samples: real and fake batches are packed with
+    :func:`~gan_tricks.functional.packing.pack` in D's and G's steps, after every other
+    transform, so D gets N // m samples of m times the features (2D points) or channels
+    (images). The discriminator must be built for that: ``in_dim: 4`` on 2D data or
+    ``channels: 2 * C`` on images for m = 2. G is unchanged. A batch size that is not a
+    multiple of m loses its last N % m samples. m = 1 changes nothing.
+    """
+
+    order = ORDER_PACKING
+
+    def __init__(self, m: int = 2) -> None:
+        check_packing_degree(m)
+        self.m = m
+
+    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+        sample_shape = getattr(getattr(module.trainer, "datamodule", None), "sample_shape", None)
+        if self.m == 1 or sample_shape is None:
+            return
+        features = sample_shape[0]
+        dummy = torch.zeros((2 * self.m, *sample_shape), device=module.device)
+        discriminator = module.discriminator
+        was_training = discriminator.training
+        discriminator.eval()
+        try:
+            with torch.no_grad():
+                logits = discriminator(pack(dummy, self.m))
+            works = logits.dim() >= 1 and len(logits) == 2
+        except (RuntimeError, ValueError, IndexError):
+            works = False
+        finally:
+            discriminator.train(was_training)
+        if not works:
+            raise ConfigError(
+                f"Packing(m={self.m}) needs a discriminator that takes {self.m} x {features} = "
+                f"{self.m * features} input features/channels; set the discriminator's in_dim "
+                f"(or channels) to {self.m * features}."
+            )
+
+    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
+        return pack(real, self.m)
+
+    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
+        return pack(fake, self.m)

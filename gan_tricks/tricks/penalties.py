@@ -1,0 +1,143 @@
+"""Penalties on the discriminator as callbacks: gradient penalties (WGAN-GP, WGAN-LP, R1, R2,
+DRAGAN) with StyleGAN2's lazy regularization, and the LeCam regularizer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional.penalties import (
+    PENALTY_KINDS,
+    gradient_penalty,
+    lazy_regularization_weight,
+    lecam_penalty,
+    update_ema,
+)
+from gan_tricks.tricks.base import Trick
+
+if TYPE_CHECKING:
+    from gan_tricks.module import GANModule
+
+__all__ = ["GradientPenalty", "LeCam"]
+
+# Mescheder et al. 2018 write R1 and R2 as gamma / 2 * E||grad D||^2.
+_HALF_WEIGHTED_KINDS = ("r1", "r2")
+
+
+class GradientPenalty(Trick):
+    """A gradient penalty added to D's loss, optionally lazy.
+
+    Args:
+        kind: ``wgan-gp`` (Gulrajani et al. 2017, "Improved training of Wasserstein GANs"),
+            ``one-sided`` (Petzka et al. 2018, WGAN-LP), ``r1`` / ``r2`` (Mescheder et al.
+            2018, "Which training methods for GANs actually converge?") or ``dragan`` (Kodali
+            et al. 2017); see ``gan_tricks.functional.penalties.gradient_penalty``.
+        weight: lambda for ``wgan-gp``, ``one-sided`` and ``dragan`` (the papers use 10);
+            gamma for ``r1`` and ``r2``, whose added term is ``gamma / 2 * E||grad||^2`` as in
+            Mescheder et al. (StyleGAN2 uses 10 on FFHQ; small 2D data wants about 0.1).
+        every: lazy regularization (Karras et al. 2020, StyleGAN2): the penalty runs on every
+            ``every``-th D step only, multiplied by ``every`` there; 1 runs it on every step.
+
+    The penalty is computed on exactly the batches D saw in this step, after every transform
+    (augmentation, noise, packing). D steps are counted here and saved in checkpoints, so a
+    resumed run keeps the lazy rhythm.
+    """
+
+    def __init__(self, kind: str = "wgan-gp", weight: float = 10.0, every: int = 1) -> None:
+        if kind not in PENALTY_KINDS:
+            raise ConfigError(
+                f"GradientPenalty kind must be one of {', '.join(PENALTY_KINDS)} (got {kind!r})."
+            )
+        if not weight > 0:
+            raise ConfigError(f"GradientPenalty weight must be > 0 (got {weight}).")
+        if not isinstance(every, int) or every < 1:
+            raise ConfigError(f"GradientPenalty every must be an integer >= 1 (got {every!r}).")
+        self.kind = kind
+        self.weight = weight
+        self.every = every
+        self.d_steps = 0
+
+    @property
+    def state_key(self) -> str:
+        # R1 and R2 together are two instances of this class; each keeps its own counter.
+        return self._generate_state_key(kind=self.kind)
+
+    @property
+    def scale(self) -> float:
+        """What the unweighted penalty is multiplied by on the steps where it runs."""
+        weight = self.weight / 2 if self.kind in _HALF_WEIGHTED_KINDS else self.weight
+        return lazy_regularization_weight(weight, self.every)
+
+    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+        if any(isinstance(m, _BatchNorm) for m in module.discriminator.modules()):
+            raise ConfigError(
+                f"GradientPenalty ({self.kind}) needs a discriminator without BatchNorm, which "
+                "makes one sample's gradient depend on the others; use norm: layer or none."
+            )
+
+    def d_penalty(
+        self,
+        module: GANModule,
+        real: Tensor,
+        fake: Tensor,
+        real_logits: Tensor,
+        fake_logits: Tensor,
+    ) -> Tensor | None:
+        due = self.d_steps % self.every == 0
+        self.d_steps += 1
+        if not due:
+            return None
+        return self.scale * gradient_penalty(module.discriminator, real, fake, self.kind)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"d_steps": self.d_steps}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.d_steps = int(state_dict["d_steps"])
+
+
+class LeCam(Trick):
+    """The LeCam regularizer (Tseng et al. 2021, "Regularizing generative adversarial networks
+    under limited data").
+
+    Keeps exponential moving averages of D's mean logits on real and on fake batches, and adds
+    ``weight * (E[(D(x) - ema_fake)^2] + E[(D(G(z)) - ema_real)^2])`` to D's loss
+    (``gan_tricks.functional.penalties.lecam_penalty``). The averages are updated with this
+    step's logits before the penalty is computed, as in the authors' code, and start at the
+    first step's values. The paper uses weight 0.3 for limited data and 0.01 otherwise.
+
+    With the Wasserstein loss the anchor bounds the critic's gap E[D(x)] - E[D(G(z))] (to about
+    1 / (4 * weight)) instead of a probability, which works but is not what the paper tested.
+    """
+
+    def __init__(self, weight: float = 0.01, decay: float = 0.99) -> None:
+        if not weight > 0:
+            raise ConfigError(f"LeCam weight must be > 0 (got {weight}).")
+        if not 0 <= decay < 1:
+            raise ConfigError(f"LeCam decay must be in [0, 1) (got {decay}); 0.99 is usual.")
+        self.weight = weight
+        self.decay = decay
+        self.ema_real: Tensor | None = None
+        self.ema_fake: Tensor | None = None
+
+    def d_penalty(
+        self,
+        module: GANModule,
+        real: Tensor,
+        fake: Tensor,
+        real_logits: Tensor,
+        fake_logits: Tensor,
+    ) -> Tensor:
+        self.ema_real = update_ema(real_logits.mean(dim=0), self.ema_real, self.decay)
+        self.ema_fake = update_ema(fake_logits.mean(dim=0), self.ema_fake, self.decay)
+        return self.weight * lecam_penalty(real_logits, fake_logits, self.ema_real, self.ema_fake)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ema_real": self.ema_real, "ema_fake": self.ema_fake}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.ema_real = state_dict["ema_real"]
+        self.ema_fake = state_dict["ema_fake"]

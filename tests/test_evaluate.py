@@ -1,0 +1,84 @@
+"""evaluate_samples, which ``gan-tricks evaluate CKPT`` prints: each data set gets its protocol."""
+
+import math
+
+import pytest
+import torch
+
+from gan_tricks import run
+from gan_tricks.data.digits import Digits, StackedDigits
+from gan_tricks.data.toy2d import Toy2D
+from gan_tricks.functional.latent import Latent
+from gan_tricks.metrics.digits import stacked_digits_metrics
+from gan_tricks.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_tricks.module import GANModule
+from gan_tricks.run import evaluate_samples
+
+DIGIT_KEYS = {"modes_covered", "num_modes", "reverse_kl", "num_samples", "unreadable"}
+
+
+def tiny_dcgan(channels: int) -> GANModule:
+    torch.manual_seed(0)
+    return GANModule(
+        generator=DCGANGenerator(latent_dim=8, image_size=16, channels=channels, width=4),
+        discriminator=DCGANDiscriminator(image_size=16, channels=channels, width=4),
+        latent=Latent(dim=8),
+    )
+
+
+class RealSampler:
+    """Stands in for a perfect generator: ``sample`` returns fresh real data."""
+
+    def __init__(self, datamodule) -> None:
+        self.datamodule = datamodule
+
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        return self.datamodule.real_samples(n, seed=1000 + (seed or 0))
+
+
+def test_untrained_dcgan_on_stacked_digits():
+    datamodule = StackedDigits(image_size=16, num_samples=64)
+    metrics = evaluate_samples(tiny_dcgan(3), datamodule, num_samples=300, seed=3)
+    assert metrics.keys() >= DIGIT_KEYS
+    assert metrics["data"] == "StackedDigits" and metrics["seed"] == 3
+    assert metrics["num_samples"] == 300 and metrics["num_modes"] == 1000
+    assert 1 <= metrics["modes_covered"] <= 300 and metrics["unreadable"] == 0
+    assert 0 <= metrics["reverse_kl"] <= math.log(1000)
+    # An untrained generator's images differ by little next to real digits.
+    assert 0 < metrics["diversity_ratio"] < 1
+
+
+def test_stacked_digits_default_to_the_protocol_count(monkeypatch):
+    assert run.STACKED_DIGITS_EVAL_SAMPLES == 26_000  # BENCHMARKS.md section 2
+    # Patched so the test stays fast: the default must come from the constant.
+    monkeypatch.setattr(run, "STACKED_DIGITS_EVAL_SAMPLES", 200)
+    metrics = evaluate_samples(tiny_dcgan(3), StackedDigits(image_size=16, num_samples=64))
+    assert metrics["num_samples"] == 200
+
+
+def test_perfect_stacked_samples_score_like_real_data():
+    datamodule = StackedDigits(image_size=16, num_samples=64)
+    metrics = evaluate_samples(RealSampler(datamodule), datamodule, num_samples=3000)
+    expected = stacked_digits_metrics(datamodule.real_samples(3000, seed=1000))
+    for key in ("modes_covered", "reverse_kl", "num_samples"):
+        assert metrics[key] == expected[key]
+    # 3,000 uniform draws over 1,000 modes hit 1000 * (1 - e^-3) = 950 of them on average.
+    assert 930 <= metrics["modes_covered"] <= 970
+    assert metrics["diversity_ratio"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_digits_report_ten_classes():
+    datamodule = Digits(image_size=16)
+    metrics = evaluate_samples(tiny_dcgan(1), datamodule, num_samples=100)
+    assert metrics.keys() >= DIGIT_KEYS and metrics["num_modes"] == 10
+    assert 1 <= metrics["modes_covered"] <= 10 and metrics["num_samples"] == 100
+    perfect = evaluate_samples(RealSampler(datamodule), datamodule)
+    assert perfect["num_samples"] == run.DEFAULT_EVAL_SAMPLES
+    assert perfect["modes_covered"] == 10 and perfect["reverse_kl"] < 0.02
+
+
+def test_mixtures_keep_their_protocol():
+    datamodule = Toy2D(name="ring8")
+    metrics = evaluate_samples(RealSampler(datamodule), datamodule)
+    assert metrics["num_samples"] == run.MIXTURE_EVAL_SAMPLES
+    assert metrics["modes_covered"] == 8 and "unreadable" not in metrics

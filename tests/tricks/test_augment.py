@@ -1,0 +1,235 @@
+"""DiffAugment, AdaptiveAugment and ConsistencyRegularization as callbacks in real fits."""
+
+from types import SimpleNamespace
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_tricks.data import Toy2D
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional import Latent
+from gan_tricks.functional.augment import augment_with_probability, diff_augment
+from gan_tricks.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from gan_tricks.module import GANModule
+from gan_tricks.tricks.augment import AdaptiveAugment, ConsistencyRegularization, DiffAugment
+from gan_tricks.tricks.base import Trick
+
+BATCH = 16
+
+
+class TinyImages(pl.LightningDataModule):
+    """64 strictly positive 1x8x8 images: any exact zero D sees was made by an augmentation."""
+
+    kind = "images"
+    sample_shape = (1, 8, 8)
+
+    def train_dataloader(self):
+        images = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0)) + 0.5
+        return DataLoader(TensorDataset(images), batch_size=BATCH, drop_last=True)
+
+
+def image_module(**kwargs) -> GANModule:
+    torch.manual_seed(0)
+    return GANModule(
+        generator=DCGANGenerator(latent_dim=8, image_size=8, channels=1, width=8),
+        discriminator=DCGANDiscriminator(image_size=8, channels=1, width=8),
+        latent=Latent(dim=8),
+        **kwargs,
+    )
+
+
+def point_module() -> GANModule:
+    torch.manual_seed(0)
+    return GANModule(
+        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
+        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
+        latent=Latent(dim=2),
+    )
+
+
+def fit(module: GANModule, steps: int, callbacks, datamodule=None) -> pl.Trainer:
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+    )
+    trainer.fit(module, datamodule=datamodule or TinyImages())
+    return trainer
+
+
+def points() -> Toy2D:
+    return Toy2D(name="grid25", batch_size=BATCH, batches_per_epoch=8)
+
+
+class Seen(Trick):
+    """Records every batch D is shown, after the augmentations (which run earlier)."""
+
+    def __init__(self):
+        self.batches: list[tuple[str, str, torch.Tensor]] = []
+
+    def transform_real(self, module, real, phase):
+        self.batches.append(("real", phase, real.detach().clone()))
+        return real
+
+    def transform_fake(self, module, fake, phase):
+        self.batches.append(("fake", phase, fake.detach().clone()))
+        return fake
+
+
+# ---------------------------------------------------------------- DiffAugment
+def test_diff_augment_callback_applies_the_functional_in_every_hook_and_phase():
+    trick = DiffAugment("color,translation,cutout")
+    x = torch.rand(4, 3, 16, 16)
+    for hook in (trick.transform_real, trick.transform_fake):
+        for phase in ("d", "g"):
+            torch.manual_seed(11)
+            out = hook(None, x, phase)
+            torch.manual_seed(11)
+            assert torch.equal(out, diff_augment(x, "color,translation,cutout"))
+
+
+def test_diff_augment_reaches_real_and_fake_in_both_steps_of_a_fit():
+    seen = Seen()
+    fit(image_module(separate_batches=False), 2, [seen, DiffAugment()])
+    kinds = {(kind, phase) for kind, phase, _ in seen.batches}
+    assert kinds == {("real", "d"), ("fake", "d"), ("real", "g"), ("fake", "g")}
+    for _, _, batch in seen.batches:
+        zeros = (batch == 0).flatten(1).sum(dim=1)
+        assert (zeros >= 16).all()  # every sample lost at least its 4x4 cutout square
+
+
+def test_diff_augment_config_errors():
+    with pytest.raises(ConfigError, match="policy"):
+        DiffAugment("color,flip")
+    module = point_module()
+    with pytest.raises(ConfigError, match="DiffAugment augments images but the data is points"):
+        fit(module, 1, [DiffAugment()], datamodule=points())
+
+
+# ---------------------------------------------------------------- AdaptiveAugment
+def feed(trick: AdaptiveAugment, logits: torch.Tensor, steps: int) -> None:
+    for _ in range(steps):
+        assert trick.d_penalty(None, None, None, logits, logits) is None
+        trick.after_d_step(None)
+
+
+def test_ada_p_moves_by_the_stated_step_in_the_right_direction():
+    trick = AdaptiveAugment(target=0.6, interval=4, adjustment_images=1000, initial_p=0.5)
+    step = BATCH * 4 / 1000
+    feed(trick, torch.ones(BATCH), 3)
+    assert trick.p == 0.5 and trick.r_t is None  # nothing before a full interval
+    feed(trick, torch.ones(BATCH), 1)
+    assert trick.r_t == 1.0 and trick.p == pytest.approx(0.5 + step)
+    # r_t averages the interval: 3 confident steps and one of all -1 give 0.5 < 0.6: down.
+    feed(trick, torch.ones(BATCH), 3)
+    feed(trick, -torch.ones(BATCH), 1)
+    assert trick.r_t == 0.5 and trick.p == pytest.approx(0.5)
+    feed(trick, -torch.ones(BATCH), 4 * 100)
+    assert trick.p == 0.0  # clamped
+
+
+def test_ada_augments_with_p_and_equals_the_functional():
+    trick = AdaptiveAugment(initial_p=0.0)
+    x = torch.rand(8, 1, 8, 8)
+    assert torch.equal(trick.transform_real(None, x, "d"), x)
+    trick.p = 0.7
+    for hook in (trick.transform_real, trick.transform_fake):
+        for phase in ("d", "g"):
+            torch.manual_seed(3)
+            out = hook(None, x, phase)
+            torch.manual_seed(3)
+            assert torch.equal(out, augment_with_probability(x, 0.7, trick.policy))
+
+
+def test_ada_in_a_fit_updates_and_logs_p():
+    trick = AdaptiveAugment(interval=1, adjustment_images=160, initial_p=0.5)
+    trainer = fit(image_module(), 3, [trick])
+    # Three updates of +-0.1 from 0.5.
+    assert any(trick.p == pytest.approx(0.5 + 0.1 * k) for k in (-3, -1, 1, 3))
+    assert trainer.callback_metrics["train/ada_p"].item() == pytest.approx(trick.p)
+    assert trainer.callback_metrics["train/ada_r_t"].item() == pytest.approx(trick.r_t)
+
+
+def test_ada_state_dict_round_trip_mid_interval():
+    trick = AdaptiveAugment(interval=4, adjustment_images=1000, initial_p=0.2)
+    feed(trick, torch.ones(BATCH), 6)
+    copy = AdaptiveAugment(interval=4, adjustment_images=1000)
+    copy.load_state_dict(trick.state_dict())
+    assert copy.p == trick.p and copy.r_t == trick.r_t
+    feed(trick, torch.tensor([1.0, -1.0]).repeat(8), 2)
+    feed(copy, torch.tensor([1.0, -1.0]).repeat(8), 2)
+    assert copy.state_dict() == trick.state_dict()
+    assert trick.r_t == 0.5  # 2 steps of +1 and 2 of mean 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"target": 1.2}, "target"),
+        ({"interval": 0}, "interval"),
+        ({"adjustment_images": 0}, "adjustment_images"),
+        ({"initial_p": -0.1}, "initial_p"),
+        ({"policy": "blur"}, "policy"),
+    ],
+)
+def test_ada_bad_settings_raise(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        AdaptiveAugment(**kwargs)
+
+
+def test_ada_refuses_points_and_a_second_augmentation():
+    with pytest.raises(ConfigError, match="AdaptiveAugment augments images"):
+        fit(point_module(), 1, [AdaptiveAugment()], datamodule=points())
+    with pytest.raises(ConfigError, match="keep one of them"):
+        fit(image_module(), 1, [AdaptiveAugment(), DiffAugment()])
+
+
+# ---------------------------------------------------------------- ConsistencyRegularization
+def test_bcr_is_zero_for_a_discriminator_invariant_to_the_transform():
+    def total(x):
+        return x.sum(dim=(1, 2, 3))
+
+    centred = torch.zeros(8, 1, 16, 16)
+    centred[:, :, 2:14, 2:14] = torch.rand(8, 1, 12, 12) + 0.1
+    trick = ConsistencyRegularization(policy="translation")
+    module = SimpleNamespace(discriminator=total)
+    penalty = trick.d_penalty(module, centred, centred, total(centred), total(centred))
+    assert penalty.item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bcr_on_points_matches_the_jitter_variance():
+    # D(x) = a.x: D(x + e) - D(x) = a.e, whose mean square is |a|^2 jitter^2.
+    a = torch.tensor([3.0, -4.0])
+
+    def linear(x):
+        return x @ a
+
+    torch.manual_seed(0)
+    x = torch.randn(50_000, 2)
+    trick = ConsistencyRegularization(real_weight=10.0, fake_weight=2.0, jitter=0.1)
+    penalty = trick.d_penalty(SimpleNamespace(discriminator=linear), x, x, linear(x), linear(x))
+    assert penalty.item() == pytest.approx((10.0 + 2.0) * 25 * 0.01, rel=0.03)
+
+
+def test_bcr_in_fits_on_images_and_points():
+    module = image_module()
+    fit(module, 2, [ConsistencyRegularization()])
+    assert module.signals["d_penalty/ConsistencyRegularization"] > 0
+    module = point_module()
+    fit(module, 2, [ConsistencyRegularization(jitter=0.05)], datamodule=points())
+    assert module.signals["d_penalty/ConsistencyRegularization"] > 0
+
+
+def test_bcr_bad_settings_raise():
+    with pytest.raises(ConfigError, match="real_weight and fake_weight"):
+        ConsistencyRegularization(real_weight=-1.0)
+    with pytest.raises(ConfigError, match="jitter"):
+        ConsistencyRegularization(jitter=0.0)
+    with pytest.raises(ConfigError, match="policy"):
+        ConsistencyRegularization(policy="mixup")

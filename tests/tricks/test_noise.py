@@ -1,0 +1,232 @@
+"""InstanceNoise and GeneratorLayerNoise inside real fits: noise std, schedule, hooks, state."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional import Latent
+from gan_tricks.models import MLPDiscriminator, MLPGenerator
+from gan_tricks.module import GANModule
+from gan_tricks.tricks.base import Trick
+from gan_tricks.tricks.noise import GeneratorLayerNoise, InstanceNoise
+
+BATCH = 1024
+
+
+def make_module(**kwargs) -> GANModule:
+    torch.manual_seed(0)
+    defaults = dict(
+        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
+        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
+        latent=Latent(dim=2),
+    )
+    return GANModule(**{**defaults, **kwargs})
+
+
+def fit(module: GANModule, steps: int, callbacks=(), ckpt_path=None, **trainer_args) -> pl.Trainer:
+    data = DataLoader(TensorDataset(torch.randn(BATCH * 4, 2)), batch_size=BATCH, drop_last=True)
+    trainer = pl.Trainer(
+        **{
+            "max_steps": steps,
+            "accelerator": "cpu",
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "callbacks": list(callbacks),
+            **trainer_args,
+        }
+    )
+    # Our own checkpoints only: the test module's hyperparameters hold a Latent dataclass.
+    trainer.fit(module, train_dataloaders=data, ckpt_path=ckpt_path, weights_only=False)
+    return trainer
+
+
+class BatchRecorder(Trick):
+    """Records the batches D is about to see, at its place in the trick order."""
+
+    def __init__(self, order: int):
+        self.order = order
+        self.seen: list[tuple[int, str, str, torch.Tensor]] = []
+
+    def transform_real(self, module, real, phase):
+        self.seen.append((module.global_step, phase, "real", real.detach().clone()))
+        return real
+
+    def transform_fake(self, module, fake, phase):
+        self.seen.append((module.global_step, phase, "fake", fake.detach().clone()))
+        return fake
+
+
+def noise_added(trick: Trick, steps: int, **module_args) -> list[tuple[int, str, str, float]]:
+    """(step, phase, real/fake, std of what the trick added) for every batch of a fit."""
+    before, after = BatchRecorder(order=-50), BatchRecorder(order=50)
+    fit(make_module(**module_args), steps, callbacks=[before, trick, after])
+    assert [s[:3] for s in before.seen] == [s[:3] for s in after.seen]
+    return [
+        (step, phase, side, (noisy - clean).std().item())
+        for (step, phase, side, clean), (*_, noisy) in zip(before.seen, after.seen)
+    ]
+
+
+def test_instance_noise_follows_the_linear_schedule_on_real_and_fake_in_both_phases():
+    stds = noise_added(InstanceNoise(sigma=1.0, anneal_steps=4), steps=4)
+    # Per iteration: D step real and fake, G step fake (non-relativistic loss: no real).
+    assert [(phase, side) for _, phase, side, _ in stds[:3]] == [
+        ("d", "real"),
+        ("d", "fake"),
+        ("g", "fake"),
+    ]
+    assert len(stds) == 12
+    for step, _, _, std in stds:
+        # 2048 Gaussian draws: the sample std is within 5% of sigma with near certainty.
+        assert std == pytest.approx(1.0 - step / 4, rel=0.05)
+
+
+def test_instance_noise_only_in_the_asked_phases_and_the_generator_step_real_too():
+    stds = noise_added(
+        InstanceNoise(sigma=0.5, schedule="constant", phases=("d",)),
+        steps=1,
+        loss="relativistic_average",
+    )
+    by_phase = {(phase, side): std for _, phase, side, std in stds}
+    assert by_phase[("d", "real")] == pytest.approx(0.5, rel=0.05)
+    assert by_phase[("d", "fake")] == pytest.approx(0.5, rel=0.05)
+    assert by_phase[("g", "real")] == 0.0 and by_phase[("g", "fake")] == 0.0
+
+
+def test_unset_anneal_steps_anneal_over_the_run_and_sigma_is_logged():
+    trick = InstanceNoise(sigma=0.8, schedule="linear")
+    trainer = fit(make_module(), steps=4, callbacks=[trick])
+    # The last iteration starts at global step 3 of 4.
+    assert trick.current_sigma == pytest.approx(0.8 * (1 - 3 / 4))
+    assert trick.sigma_at(4) == 0.0 and trick.sigma_at(2) == pytest.approx(0.4)
+    assert trainer.callback_metrics["train/InstanceNoise/sigma"].item() == pytest.approx(0.2)
+
+
+def test_cosine_schedule_values():
+    trick = InstanceNoise(sigma=1.0, anneal_steps=10, schedule="cosine")
+    assert trick.sigma_at(0) == 1.0 and trick.sigma_at(5) == pytest.approx(0.5)
+    assert trick.sigma_at(10) == 0.0 and trick.sigma_at(20) == 0.0
+
+
+def test_boost_scales_the_schedule_and_survives_a_state_dict_round_trip():
+    trick = InstanceNoise(sigma=0.2, anneal_steps=10)
+    trick.boost(3.0)
+    assert trick.sigma_at(0) == pytest.approx(0.6) and trick.sigma_at(5) == pytest.approx(0.3)
+    restored = InstanceNoise(sigma=0.2, anneal_steps=10)
+    restored.load_state_dict(trick.state_dict())
+    assert restored.sigma_at(5) == pytest.approx(0.3)
+    with pytest.raises(ConfigError, match="factor must be > 0"):
+        trick.boost(0.0)
+
+
+def test_boost_is_restored_from_a_checkpoint(tmp_path):
+    trick = InstanceNoise(sigma=0.1, anneal_steps=100)
+    trick.boost(2.0)
+    trainer = fit(make_module(), steps=1, callbacks=[trick])
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    resumed = InstanceNoise(sigma=0.1, anneal_steps=100)
+    fit(make_module(), steps=2, callbacks=[resumed], ckpt_path=tmp_path / "last.ckpt")
+    assert resumed.scale == 2.0
+    # Resumed at global step 1: the boosted schedule continues where it was.
+    assert resumed.current_sigma == pytest.approx(0.2 * (1 - 1 / 100))
+
+
+def test_instance_noise_config_errors():
+    with pytest.raises(ConfigError, match="sigma must be >= 0"):
+        InstanceNoise(sigma=-1.0)
+    with pytest.raises(ConfigError, match="schedule must be one of"):
+        InstanceNoise(schedule="step")
+    with pytest.raises(ConfigError, match="no effect with schedule constant"):
+        InstanceNoise(anneal_steps=10, schedule="constant")
+    with pytest.raises(ConfigError, match="anneal_steps must be at least 1"):
+        InstanceNoise(anneal_steps=0)
+    with pytest.raises(ConfigError, match="phases must be a non-empty list"):
+        InstanceNoise(phases=("x",))
+    with pytest.raises(ConfigError, match="phases must be a non-empty list"):
+        InstanceNoise(phases=())
+    with pytest.raises(ConfigError, match="set trainer.max_steps or the trick's anneal_steps"):
+        fit(make_module(), steps=-1, callbacks=[InstanceNoise()], max_epochs=1)
+
+
+class GeneratorProbe(Trick):
+    """Checks G's noise from inside a fit: hooks, std on the first hidden layer, eval mode."""
+
+    def __init__(self):
+        self.differences: list[torch.Tensor] = []
+        self.hook_counts: list[int] = []
+        self.eval_samples_equal: list[bool] = []
+
+    def on_train_start(self, trainer, module):
+        # Registered after GeneratorLayerNoise's hook, so it sees the noisy output.
+        first = module.generator.net[0]
+
+        def record(layer, inputs, output):
+            clean = F.linear(inputs[0], layer.weight, layer.bias)
+            self.differences.append((output - clean).detach())
+
+        self.handle = first.register_forward_hook(record)
+
+    def after_g_step(self, module):
+        self.hook_counts.append(
+            sum(len(m._forward_hooks) for m in module.generator.modules()) - 1  # minus ours
+        )
+        a, b = module.sample(8, seed=0), module.sample(8, seed=0)
+        self.eval_samples_equal.append(torch.equal(a, b))
+
+    def on_fit_end(self, trainer, module):
+        self.handle.remove()
+
+
+def test_generator_layer_noise_in_a_fit():
+    module = make_module()
+    keys = set(module.state_dict())
+    probe = GeneratorProbe()
+    fit(module, steps=2, callbacks=[GeneratorLayerNoise(sigma=0.3), probe])
+    # MLPGenerator(depth=2) has three Linear layers; the output one is skipped.
+    assert probe.hook_counts == [2, 2]
+    assert all(probe.eval_samples_equal)
+    noise = torch.cat(probe.differences)  # G ran in the D and the G steps, in train mode
+    assert noise.numel() >= 2 * 2 * BATCH * 16
+    assert noise.std().item() == pytest.approx(0.3, rel=0.03)
+    assert noise.mean().item() == pytest.approx(0.0, abs=0.01)
+    # After the fit: no hook left, same state dict keys.
+    assert all(len(m._forward_hooks) == 0 for m in module.generator.modules())
+    assert set(module.state_dict()) == keys
+
+
+def test_generator_layer_noise_on_the_output_and_annealed():
+    module = make_module()
+    trick = GeneratorLayerNoise(sigma=0.5, schedule="linear", anneal_steps=2, include_output=True)
+    probe = GeneratorProbe()
+    fit(module, steps=2, callbacks=[trick, probe])
+    assert probe.hook_counts == [3, 3]
+    # Step 0: sigma 0.5 (D and G step); step 1: 0.25.
+    assert torch.cat(probe.differences[:2]).std().item() == pytest.approx(0.5, rel=0.05)
+    assert torch.cat(probe.differences[2:]).std().item() == pytest.approx(0.25, rel=0.05)
+
+
+def test_hooks_are_removed_when_a_fit_crashes():
+    class Crash(Trick):
+        def after_d_step(self, module):
+            raise RuntimeError("boom")
+
+    module = make_module()
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(module, steps=1, callbacks=[GeneratorLayerNoise(), Crash()])
+    assert all(len(m._forward_hooks) == 0 for m in module.generator.modules())
+
+
+def test_generator_layer_noise_config_errors():
+    with pytest.raises(ConfigError, match="no Conv2d layer in the generator"):
+        fit(make_module(), steps=1, callbacks=[GeneratorLayerNoise(layer_types=("Conv2d",))])
+    with pytest.raises(ConfigError, match="must name at least one layer class"):
+        GeneratorLayerNoise(layer_types=())
+    with pytest.raises(ConfigError, match="sigma must be >= 0"):
+        GeneratorLayerNoise(sigma=-0.1)
+    with pytest.raises(ConfigError, match="no effect with schedule constant"):
+        GeneratorLayerNoise(anneal_steps=100)

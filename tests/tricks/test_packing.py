@@ -1,0 +1,123 @@
+"""Packing: D sees packs of m samples in both steps; a D of the wrong width is refused."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from gan_tricks.data import Toy2D
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional import Latent
+from gan_tricks.functional.packing import pack
+from gan_tricks.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+from gan_tricks.module import GANModule
+from gan_tricks.tricks.base import Trick
+from gan_tricks.tricks.packing import Packing
+
+BATCH = 16
+
+
+def make_module(in_dim: int, **kwargs) -> GANModule:
+    torch.manual_seed(0)
+    return GANModule(
+        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
+        discriminator=MLPDiscriminator(in_dim=in_dim, width=16, depth=2),
+        latent=Latent(dim=2),
+        **kwargs,
+    )
+
+
+def fit(module: GANModule, steps: int, callbacks, datamodule=None) -> pl.Trainer:
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=list(callbacks),
+    )
+    datamodule = datamodule or Toy2D(name="grid25", batch_size=BATCH, batches_per_epoch=8)
+    trainer.fit(module, datamodule=datamodule)
+    return trainer
+
+
+class Shapes(Trick):
+    """Records the shapes D is shown and the number of logits it returns (runs last)."""
+
+    order = 1000
+
+    def __init__(self):
+        self.shapes: list[tuple[str, str, tuple[int, ...]]] = []
+        self.logits: list[int] = []
+
+    def transform_real(self, module, real, phase):
+        self.shapes.append(("real", phase, tuple(real.shape)))
+        return real
+
+    def transform_fake(self, module, fake, phase):
+        self.shapes.append(("fake", phase, tuple(fake.shape)))
+        return fake
+
+    def d_penalty(self, module, real, fake, real_logits, fake_logits):
+        self.logits += [len(real_logits), len(fake_logits)]
+
+
+def test_callback_packs_real_and_fake_in_both_phases():
+    trick = Packing(m=2)
+    x = torch.randn(6, 2)
+    for hook in (trick.transform_real, trick.transform_fake):
+        for phase in ("d", "g"):
+            assert torch.equal(hook(None, x, phase), pack(x, 2))
+
+
+def test_a_fit_shows_d_packs_of_two():
+    shapes = Shapes()
+    fit(make_module(in_dim=4, separate_batches=False), 2, [shapes, Packing(m=2)])
+    expected = {(kind, phase, (BATCH // 2, 4)) for kind in ("real", "fake") for phase in "dg"}
+    assert set(shapes.shapes) == expected
+    assert set(shapes.logits) == {BATCH // 2}
+
+
+def test_a_discriminator_of_the_wrong_width_is_refused_with_the_fix():
+    message = (
+        "Packing(m=2) needs a discriminator that takes 2 x 2 = 4 input features/channels; "
+        "set the discriminator's in_dim (or channels) to 4."
+    )
+    with pytest.raises(ConfigError) as error:
+        fit(make_module(in_dim=2), 1, [Packing(m=2)])
+    assert str(error.value) == message
+    with pytest.raises(ConfigError, match="= 6 input"):
+        fit(make_module(in_dim=4), 1, [Packing(m=3)])
+
+
+def test_m_one_changes_nothing_and_bad_m_raises():
+    x = torch.randn(5, 2)
+    assert Packing(m=1).transform_real(None, x, "d") is x
+    fit(make_module(in_dim=2), 1, [Packing(m=1)])
+    for m in (0, 2.0, -1):
+        with pytest.raises(ConfigError, match="integer >= 1"):
+            Packing(m=m)
+
+
+class TinyImages(pl.LightningDataModule):
+    kind = "images"
+    sample_shape = (3, 8, 8)
+
+    def train_dataloader(self):
+        images = torch.rand(32, 3, 8, 8)
+        return torch.utils.data.DataLoader(images, batch_size=BATCH, drop_last=True)
+
+
+def test_images_need_m_times_the_channels():
+    def image_module(d_channels: int) -> GANModule:
+        return GANModule(
+            generator=DCGANGenerator(latent_dim=4, image_size=8, channels=3, width=4),
+            discriminator=DCGANDiscriminator(image_size=8, channels=d_channels, width=4),
+            latent=Latent(dim=4),
+        )
+
+    with pytest.raises(ConfigError, match=r"2 x 3 = 6 input .* channels\) to 6\."):
+        fit(image_module(3), 1, [Packing(m=2)], datamodule=TinyImages())
+    module = image_module(6)
+    fit(module, 1, [Packing(m=2)], datamodule=TinyImages())
+    assert torch.isfinite(module.signals["d_loss"])
