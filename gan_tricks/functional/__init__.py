@@ -1,6 +1,87 @@
-"""Pure functions, no Lightning: a hand-written PyTorch loop calls these and nothing else."""
+"""Pure functions, no Lightning: a hand-written PyTorch loop calls these and nothing else.
 
-from gan_tricks.functional.latent import DISTRIBUTIONS, Latent, sample_latent, slerp
-from gan_tricks.functional.losses import LOSSES, GANLoss, get_loss
+Every trick of ``gan_tricks.tricks`` is a thin callback over one of these (torchmetrics'
+split: the function is the truth, the callback a shell).
+"""
 
-__all__ = ["DISTRIBUTIONS", "LOSSES", "GANLoss", "Latent", "get_loss", "sample_latent", "slerp"]
+from gan_tricks.functional.augment import (
+    ada_heuristic,
+    ada_update,
+    augment_with_probability,
+    consistency_penalty,
+    diff_augment,
+)
+from gan_tricks.functional.checks import check_input_range, output_range
+from gan_tricks.functional.constraints import apply_spectral_norm, clip_weights
+from gan_tricks.functional.ema import ema_decay_with_rampup, ema_update
+from gan_tricks.functional.labels import flip_labels, one_sided_labels, smooth_labels
+from gan_tricks.functional.latent import (
+    DISTRIBUTIONS,
+    Latent,
+    sample_latent,
+    slerp,
+    truncate_latent,
+)
+from gan_tricks.functional.losses import (
+    DISCRIMINATOR_REDUCTIONS,
+    LOSSES,
+    GANLoss,
+    combine_discriminator_losses,
+    get_loss,
+)
+from gan_tricks.functional.noise import (
+    add_gaussian_noise,
+    add_instance_noise,
+    add_layer_noise,
+    instance_noise_sigma,
+)
+from gan_tricks.functional.packing import pack, unpack
+from gan_tricks.functional.penalties import (
+    PENALTY_KINDS,
+    gradient_penalty,
+    lazy_regularization_weight,
+    lecam_penalty,
+)
+from gan_tricks.functional.replay import ReplayBuffer, replay_mix
+from gan_tricks.functional.schedule import set_learning_rates, wants_more_critic_steps
+
+__all__ = [
+    "DISCRIMINATOR_REDUCTIONS",
+    "DISTRIBUTIONS",
+    "LOSSES",
+    "PENALTY_KINDS",
+    "GANLoss",
+    "Latent",
+    "ReplayBuffer",
+    "ada_heuristic",
+    "ada_update",
+    "add_gaussian_noise",
+    "add_instance_noise",
+    "add_layer_noise",
+    "apply_spectral_norm",
+    "augment_with_probability",
+    "check_input_range",
+    "clip_weights",
+    "combine_discriminator_losses",
+    "consistency_penalty",
+    "diff_augment",
+    "ema_decay_with_rampup",
+    "ema_update",
+    "flip_labels",
+    "get_loss",
+    "gradient_penalty",
+    "instance_noise_sigma",
+    "lazy_regularization_weight",
+    "lecam_penalty",
+    "one_sided_labels",
+    "output_range",
+    "pack",
+    "replay_mix",
+    "sample_latent",
+    "set_learning_rates",
+    "slerp",
+    "smooth_labels",
+    "truncate_latent",
+    "unpack",
+    "wants_more_critic_steps",
+]

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from gan_tricks.errors import ConfigError
+from gan_tricks.functional.noise import add_gaussian_noise
 
 # DiffAugment's reference settings: shift by up to 1/8 of the size, cut out half of it.
 TRANSLATION_RATIO = 0.125
@@ -217,9 +218,7 @@ def gaussian_jitter(x: Tensor, std: float, generator: torch.Generator | None = N
     Small enough not to move a point off its mode, so D should not change its mind about it
     (the point-cloud analogue of a translation for images, as in Zhao et al. 2021's bCR).
     """
-    device = generator.device if generator is not None else x.device
-    noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype)
-    return x + std * noise.to(x.device)
+    return add_gaussian_noise(x, std, generator)
 
 
 def consistency_penalty(

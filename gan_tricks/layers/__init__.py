@@ -24,6 +24,12 @@ from gan_tricks.layers.factories import (
     make_norm,
     make_upsample,
 )
+from gan_tricks.layers.minibatch import (
+    MinibatchDiscrimination,
+    MinibatchStdDev,
+    minibatch_group_size,
+)
+from gan_tricks.layers.noise import NoiseInjection
 
 __all__ = [
     "ACTIVATIONS",
@@ -36,6 +42,9 @@ __all__ = [
     "UPSAMPLES",
     "DiscriminatorBlock",
     "GeneratorBlock",
+    "MinibatchDiscrimination",
+    "MinibatchStdDev",
+    "NoiseInjection",
     "ZeroPadChannels",
     "check_at_least",
     "check_choice",
@@ -44,4 +53,5 @@ __all__ = [
     "make_downsample",
     "make_norm",
     "make_upsample",
+    "minibatch_group_size",
 ]

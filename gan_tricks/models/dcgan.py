@@ -19,6 +19,7 @@ from gan_tricks.layers import (
     make_norm,
     make_upsample,
 )
+from gan_tricks.layers.minibatch import MinibatchStdDev
 from gan_tricks.models.mlp import check_dropout
 
 IMAGE_SIZES = (8, 16, 32, 64)
@@ -107,6 +108,11 @@ class DCGANDiscriminator(nn.Module):
     The first downsampling layer has no norm (Radford et al. 2016 found that norm on every
     layer, input included, destabilizes training); each further stage doubles the channels until
     4x4, and a valid 4x4 conv gives one logit. No sigmoid: losses work on logits.
+
+    ``minibatch_std > 0`` inserts :class:`~gan_tricks.layers.minibatch.MinibatchStdDev` with that
+    group size before the final 4x4 conv, adding one channel: the features' average standard
+    deviation across the group (Karras et al. 2018, ProGAN), so D can see a collapsed batch.
+    0 (the default) leaves it out.
     """
 
     def __init__(
@@ -119,11 +125,13 @@ class DCGANDiscriminator(nn.Module):
         negative_slope: float = 0.2,
         downsample: str = "stride",
         init: str = "dcgan",
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         n_down = resolution_steps(image_size)
         check_at_least("channels", channels, 1)
         check_at_least("width", width, 1)
+        check_at_least("minibatch_std", minibatch_std, 0)
         self.image_size = image_size
         self.channels = channels
 
@@ -139,6 +147,9 @@ class DCGANDiscriminator(nn.Module):
                 make_activation(activation, negative_slope),
             ]
             stage_channels *= 2
+        if minibatch_std:
+            layers.append(MinibatchStdDev(minibatch_std))
+            stage_channels += 1
         layers.append(nn.Conv2d(stage_channels, 1, kernel_size=4))
         self.net = nn.Sequential(*layers)
         init_weights(self, init)

@@ -11,6 +11,7 @@ from torch import nn
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.layers import check_at_least, init_weights, make_activation, make_norm
+from gan_tricks.layers.minibatch import MinibatchStdDev
 
 __all__ = ["MLPDiscriminator", "MLPGenerator"]
 
@@ -89,6 +90,11 @@ class MLPDiscriminator(nn.Module):
 
     Returns raw logits, without a sigmoid, because every loss (non-saturating, hinge,
     Wasserstein, ...) is defined on logits and a sigmoid here would lose precision in BCE.
+
+    ``minibatch_std > 0`` inserts :class:`~gan_tricks.layers.minibatch.MinibatchStdDev` with that
+    group size before the last linear layer, which then takes one extra feature: the features'
+    average standard deviation across the group (Karras et al. 2018, ProGAN), so D can see a
+    collapsed batch. 0 (the default) leaves it out.
     """
 
     def __init__(
@@ -100,15 +106,20 @@ class MLPDiscriminator(nn.Module):
         negative_slope: float = 0.2,
         norm: str = "none",
         init: str = "default",
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         check_at_least("in_dim", in_dim, 1)
         check_at_least("width", width, 1)
         check_at_least("depth", depth, 1)
+        check_at_least("minibatch_std", minibatch_std, 0)
         self.in_dim = in_dim
+        # Only built when on, so default models keep their layer indices (and checkpoints).
+        batch_stats = [MinibatchStdDev(minibatch_std)] if minibatch_std else []
         self.net = nn.Sequential(
             *_hidden_layers(in_dim, width, depth, norm, activation, negative_slope),
-            nn.Linear(width, 1),
+            *batch_stats,
+            nn.Linear(width + len(batch_stats), 1),
         )
         init_weights(self, init)
 

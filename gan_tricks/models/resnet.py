@@ -24,6 +24,7 @@ from gan_tricks.layers import (
     make_activation,
     make_norm,
 )
+from gan_tricks.layers.minibatch import MinibatchStdDev
 from gan_tricks.models.dcgan import resolution_steps
 
 __all__ = ["ResNetDiscriminator", "ResNetGenerator"]
@@ -125,6 +126,12 @@ class ResNetDiscriminator(nn.Module):
     stops at 8x8, downsampling continues to 4x4 so G and D mirror each other at every size.
     ``widths`` (n_down entries, one per downsampling block; extra blocks use the last) overrides
     the default of ``width`` everywhere.
+
+    ``minibatch_std > 0`` appends :class:`~gan_tricks.layers.minibatch.MinibatchStdDev` (with that
+    group size) to the final 4x4 feature map, after the activation and before pooling, so the
+    linear layer takes one extra channel: the features' average standard deviation across the
+    group (Karras et al. 2018, ProGAN), which lets D see a collapsed batch. 0 (the default)
+    leaves it out.
     """
 
     def __init__(
@@ -139,11 +146,13 @@ class ResNetDiscriminator(nn.Module):
         shortcut: str = "project_when_needed",
         extra_blocks: int = 2,
         init: str = "xavier",
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         n_down = resolution_steps(image_size)
         check_at_least("channels", channels, 1)
         check_at_least("extra_blocks", extra_blocks, 0)
+        check_at_least("minibatch_std", minibatch_std, 0)
         self.widths = _resolve_widths(
             width, widths, n_down, image_size, "one per downsampling block"
         )
@@ -171,9 +180,10 @@ class ResNetDiscriminator(nn.Module):
             *(block(out_width, out_width, False) for _ in range(extra_blocks)),
         )
         self.activation = make_activation(activation)
-        self.to_logit = nn.Linear(out_width, 1)
+        self.batch_stats = MinibatchStdDev(minibatch_std) if minibatch_std else nn.Identity()
+        self.to_logit = nn.Linear(out_width + (1 if minibatch_std else 0), 1)
         init_weights(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.activation(self.blocks(x))
+        h = self.batch_stats(self.activation(self.blocks(x)))
         return self.to_logit(h.sum(dim=(2, 3))).squeeze(-1)

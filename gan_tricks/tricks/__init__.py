@@ -1,5 +1,40 @@
-"""Stability tricks as Lightning callbacks: thin toggles over ``gan_tricks.functional``."""
+"""Stability tricks as Lightning callbacks: thin toggles over ``gan_tricks.functional``.
 
+Each one switches on in a recipe under ``trainer.callbacks`` (``class_path:
+gan_tricks.tricks.<Name>``), keeps its state in checkpoints and says before training starts
+when it cannot work with the rest of the run.
+"""
+
+from gan_tricks.tricks.augment import AdaptiveAugment, ConsistencyRegularization, DiffAugment
 from gan_tricks.tricks.base import PHASES, Trick
+from gan_tricks.tricks.constraints import SpectralNorm, WeightClipping
+from gan_tricks.tricks.ema import GeneratorEMA
+from gan_tricks.tricks.input_range import InputRangeCheck
+from gan_tricks.tricks.labels import LabelFlipping, LabelSmoothing
+from gan_tricks.tricks.noise import GeneratorLayerNoise, InstanceNoise
+from gan_tricks.tricks.packing import Packing
+from gan_tricks.tricks.penalties import GradientPenalty, LeCam
+from gan_tricks.tricks.replay import ExperienceReplay
+from gan_tricks.tricks.schedule import TTUR, NCritic
 
-__all__ = ["PHASES", "Trick"]
+__all__ = [
+    "PHASES",
+    "TTUR",
+    "AdaptiveAugment",
+    "ConsistencyRegularization",
+    "DiffAugment",
+    "ExperienceReplay",
+    "GeneratorEMA",
+    "GeneratorLayerNoise",
+    "GradientPenalty",
+    "InputRangeCheck",
+    "InstanceNoise",
+    "LabelFlipping",
+    "LabelSmoothing",
+    "LeCam",
+    "NCritic",
+    "Packing",
+    "SpectralNorm",
+    "Trick",
+    "WeightClipping",
+]

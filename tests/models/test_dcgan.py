@@ -126,3 +126,34 @@ def test_gradients_reach_every_parameter(image_size, upsample, downsample, norm)
         for name, parameter in model.named_parameters():
             assert parameter.grad is not None, name
             assert torch.isfinite(parameter.grad).all(), name
+
+
+def test_minibatch_std_sits_before_the_final_conv():
+    from gan_tricks.layers.minibatch import MinibatchStdDev
+
+    plain = DCGANDiscriminator(image_size=16, channels=1, width=8)
+    assert not any(isinstance(m, MinibatchStdDev) for m in plain.modules())
+    discriminator = DCGANDiscriminator(image_size=16, channels=1, width=8, minibatch_std=2)
+    assert isinstance(discriminator.net[-2], MinibatchStdDev)
+    assert discriminator.net[-2].group_size == 2
+    assert discriminator.net[-1].in_channels == plain.net[-1].in_channels + 1
+
+
+def test_minibatch_std_makes_a_logit_depend_on_the_rest_of_the_batch():
+    torch.manual_seed(0)
+    discriminator = DCGANDiscriminator(
+        image_size=8, channels=1, width=8, norm="none", minibatch_std=4
+    )
+    images = torch.randn(4, 1, 8, 8)
+    others = images.clone()
+    others[1:] = images[:1]  # a collapsed batch around sample 0
+    logits = discriminator(images)
+    assert logits.shape == (4,)
+    assert not torch.allclose(logits[0], discriminator(others)[0])
+    logits.sum().backward()
+    assert all(p.grad is not None for p in discriminator.parameters())
+
+
+def test_negative_minibatch_std_raises():
+    with pytest.raises(ConfigError, match="^minibatch_std must"):
+        DCGANDiscriminator(minibatch_std=-1)

@@ -105,3 +105,34 @@ def test_gradients_reach_every_parameter(norm):
         for name, parameter in model.named_parameters():
             assert parameter.grad is not None, name
             assert torch.isfinite(parameter.grad).all(), name
+
+
+def test_minibatch_std_is_off_by_default_and_sits_before_the_last_linear():
+    from gan_tricks.layers.minibatch import MinibatchStdDev
+
+    plain = MLPDiscriminator(width=8, depth=2)
+    assert not any(isinstance(m, MinibatchStdDev) for m in plain.modules())
+    with_std = MLPDiscriminator(width=8, depth=2, minibatch_std=4)
+    stats = [m for m in with_std.modules() if isinstance(m, MinibatchStdDev)]
+    assert len(stats) == 1 and stats[0].group_size == 4
+    assert with_std.net[-2] is stats[0]  # right before the last linear, which takes width + 1
+    assert with_std.net[-1].in_features == 9
+
+
+def test_minibatch_std_makes_a_logit_depend_on_the_rest_of_the_batch():
+    torch.manual_seed(0)
+    x = torch.randn(8, 2)
+    others = x.clone()
+    others[1:] = torch.randn(7, 2) * 5
+    plain = MLPDiscriminator(width=8, depth=2)
+    torch.testing.assert_close(plain(x)[0], plain(others)[0])
+    with_std = MLPDiscriminator(width=8, depth=2, minibatch_std=4)
+    assert with_std(x).shape == (8,)
+    assert not torch.allclose(with_std(x)[0], with_std(others)[0])
+    with_std(x).sum().backward()
+    assert all(p.grad is not None for p in with_std.parameters())
+
+
+def test_negative_minibatch_std_raises():
+    with pytest.raises(ConfigError, match="^minibatch_std must"):
+        MLPDiscriminator(minibatch_std=-1)

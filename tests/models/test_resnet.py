@@ -168,3 +168,30 @@ def test_gradients_reach_every_parameter(block_type, shortcut, norm):
         for name, parameter in model.named_parameters():
             assert parameter.grad is not None, name
             assert torch.isfinite(parameter.grad).all(), name
+
+
+def test_minibatch_std_adds_one_channel_before_the_linear_layer():
+    from gan_tricks.layers.minibatch import MinibatchStdDev
+
+    plain = ResNetDiscriminator(image_size=8, channels=1, width=8, extra_blocks=0)
+    assert not any(isinstance(m, MinibatchStdDev) for m in plain.modules())
+    discriminator = ResNetDiscriminator(
+        image_size=8, channels=1, width=8, extra_blocks=0, minibatch_std=4
+    )
+    assert isinstance(discriminator.batch_stats, MinibatchStdDev)
+    assert discriminator.to_logit.in_features == 9
+    torch.manual_seed(0)
+    images = torch.randn(4, 1, 8, 8)
+    others = images.clone()
+    others[1:] = images[:1]  # a collapsed batch around sample 0
+    logits = discriminator(images)
+    assert logits.shape == (4,)
+    assert not torch.allclose(logits[0], discriminator(others)[0])
+    torch.testing.assert_close(plain(images)[0], plain(others)[0])
+    logits.sum().backward()
+    assert all(p.grad is not None for p in discriminator.parameters())
+
+
+def test_negative_minibatch_std_raises():
+    with pytest.raises(ConfigError, match="^minibatch_std must"):
+        ResNetDiscriminator(minibatch_std=-1)
