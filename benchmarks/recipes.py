@@ -9,8 +9,8 @@ samples, high quality within 3 std, reverse KL over modes), the stacked-digits p
 samples, 1,000 modes) on stacked digits. Time per step comes from the run's ``timing.json``
 (training loop only, start-up excluded) and is compared with the ``--baseline`` recipe's, which
 ran in the same batch under the same load. Runs go ``--jobs`` at a time, one thread each.
-Results: ``OUT.md`` (per-recipe means and spreads, then every run) and ``OUT.csv`` beside it;
-``--table-only`` rebuilds the Markdown from the CSV.
+Results: ``OUT.md`` (per-recipe means and spreads, then every run) and ``OUT.csv`` beside it,
+which grows one row per finished run; ``--table-only`` rebuilds the Markdown from the CSV.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -160,13 +161,23 @@ def main() -> None:
         seeds = range(options.first_seed, options.first_seed + options.seeds)
         jobs = [(recipe, seed) for recipe in recipes for seed in seeds]
         runs_root = ROOT / options.runs_root
-        with ThreadPoolExecutor(options.jobs) as pool:
-            rows = list(pool.map(lambda job: run_one(*job, runs_root, options.extra), jobs))
+        # Each row is written as its run ends, so an interrupted benchmark keeps what it did.
+        lock = threading.Lock()
         with open(out.with_suffix(".csv"), "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=FIELDS)
             writer.writeheader()
-            writer.writerows(rows)
+
+            def run_and_record(job: tuple[str, int]) -> None:
+                row = run_one(*job, runs_root, options.extra)
+                with lock:
+                    writer.writerow(row)
+                    handle.flush()
+
+            with ThreadPoolExecutor(options.jobs) as pool:
+                list(pool.map(run_and_record, jobs))
         rows = read_rows(out.with_suffix(".csv"))
+    order = {Path(recipe).stem: index for index, recipe in enumerate(recipes)}
+    rows.sort(key=lambda r: (order.get(r["recipe"], len(order)), r["seed"]))
     baseline = Path(options.baseline).stem if options.baseline else None
     command = "python benchmarks/recipes.py " + " ".join(
         arg for arg in sys.argv[1:] if arg != "--table-only"

@@ -4,40 +4,15 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent, get_loss
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import SIGNALS, GANModule
+from gan_tricks.functional import get_loss
+from gan_tricks.module import SIGNALS
+from gan_tricks.testing import fit_briefly, tiny_gan_module
 from gan_tricks.tricks import Trick
 
-BATCH = 16
-
-
-def make_module(**kwargs) -> GANModule:
-    torch.manual_seed(0)
-    defaults = dict(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-    return GANModule(**{**defaults, **kwargs})
-
-
-def fit(module: GANModule, steps: int, callbacks=()) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, train_dataloaders=data)
-    return trainer
+BATCH = 16  # fit_briefly's default batch size
 
 
 class Recorder(Trick):
@@ -89,14 +64,14 @@ G_STEP = ["transform_fake:g", "g_penalty", "after_g_step"]
 
 def test_every_hook_is_called_in_order_with_n_critic():
     recorder = Recorder()
-    fit(make_module(n_critic=2), steps=1, callbacks=[recorder])
+    fit_briefly(tiny_gan_module(n_critic=2), steps=1, callbacks=[recorder])
     assert recorder.calls == D_STEP * 2 + G_STEP
 
 
 def test_global_step_counts_generator_steps_not_optimizer_steps():
     recorder = Recorder()
-    module = make_module(n_critic=3)
-    trainer = fit(module, steps=4, callbacks=[recorder])
+    module = tiny_gan_module(n_critic=3)
+    trainer = fit_briefly(module, steps=4, callbacks=[recorder])
     assert trainer.global_step == 4
     assert recorder.calls.count("after_g_step") == 4
     assert recorder.calls.count("after_d_step") == 12
@@ -104,16 +79,16 @@ def test_global_step_counts_generator_steps_not_optimizer_steps():
 
 def test_a_trick_can_ask_for_more_discriminator_steps():
     recorder = Recorder(d_steps_wanted=3)
-    module = make_module()
-    fit(module, steps=2, callbacks=[recorder])
+    module = tiny_gan_module()
+    fit_briefly(module, steps=2, callbacks=[recorder])
     assert recorder.calls.count("after_d_step") == 6
     assert module.signals["d_steps"].item() == 3
 
 
 def test_every_trick_is_called_and_all_signals_recorded():
     first, second = Recorder(), Recorder()
-    module = make_module()
-    fit(module, steps=1, callbacks=[first, second])
+    module = tiny_gan_module()
+    fit_briefly(module, steps=1, callbacks=[first, second])
     assert first.calls == second.calls == D_STEP + G_STEP
     assert set(SIGNALS) <= set(module.signals)
     assert all(torch.isfinite(v) for v in module.signals.values())
@@ -138,8 +113,8 @@ class SwapTargetsAndPenalise(Trick):
 
 def test_targets_and_penalties_reach_the_losses():
     trick = SwapTargetsAndPenalise()
-    module = make_module(loss="nonsaturating")
-    fit(module, steps=1, callbacks=[trick])
+    module = tiny_gan_module(loss="nonsaturating")
+    fit_briefly(module, steps=1, callbacks=[trick])
     real_logits, fake_logits = trick.logits
     expected_d = get_loss("nonsaturating").d_loss(real_logits, fake_logits, *trick.swapped) + 5.0
     assert module.signals["d_loss"].item() == pytest.approx(expected_d.item(), rel=1e-5)
@@ -160,15 +135,15 @@ class ConstantPenalty(Trick):
 
 
 def test_two_tricks_of_one_class_both_count_under_numbered_names():
-    module = make_module()
-    fit(module, steps=1, callbacks=[ConstantPenalty(3.0), ConstantPenalty(4.0)])
+    module = tiny_gan_module()
+    fit_briefly(module, steps=1, callbacks=[ConstantPenalty(3.0), ConstantPenalty(4.0)])
     assert module.signals["d_penalty/ConstantPenalty"].item() == 3.0
     assert module.signals["d_penalty/ConstantPenalty_2"].item() == 4.0
 
 
 def test_a_skipped_penalty_reads_zero_not_its_last_value():
-    module = make_module()
-    fit(module, steps=2, callbacks=[ConstantPenalty(3.0, every=2)])
+    module = tiny_gan_module()
+    fit_briefly(module, steps=2, callbacks=[ConstantPenalty(3.0, every=2)])
     # Step 1 added 3; step 2 skipped it, so the signal is 0, not a repeated 3.
     assert module.signals["d_penalty/ConstantPenalty"].item() == 0.0
 
@@ -194,7 +169,9 @@ class MarkReal(Trick):
 @pytest.mark.parametrize("separate", [True, False])
 def test_batchnorm_sees_real_only_and_fake_only_batches_unless_mixed(separate):
     probe = BatchProbe()
-    fit(make_module(discriminator=probe, separate_batches=separate), 1, callbacks=[MarkReal()])
+    fit_briefly(
+        tiny_gan_module(discriminator=probe, separate_batches=separate), 1, callbacks=[MarkReal()]
+    )
     d_step_batches = probe.seen[:-1] if separate else probe.seen[:1]
     if separate:
         real_batch, fake_batch = d_step_batches
@@ -208,7 +185,7 @@ def test_batchnorm_sees_real_only_and_fake_only_batches_unless_mixed(separate):
 
 def test_relativistic_loss_shows_real_batch_in_generator_step():
     probe = BatchProbe()
-    fit(make_module(discriminator=probe, loss="relativistic_average"), 1)
+    fit_briefly(tiny_gan_module(discriminator=probe, loss="relativistic_average"), 1)
     assert len(probe.seen) == 4  # D step: real, fake; G step: real, fake
 
 
@@ -222,7 +199,7 @@ def test_generator_step_does_not_touch_discriminator_gradients():
             self.d_requires_grad = [p.requires_grad for p in module.discriminator.parameters()]
 
     check = CheckGrads()
-    fit(make_module(), 1, callbacks=[check])
+    fit_briefly(tiny_gan_module(), 1, callbacks=[check])
     # The G step neither computes nor accumulates gradients of D's parameters.
     assert all(torch.equal(a, b) for a, b in zip(check.after_d, check.after_g))
     assert all(check.d_requires_grad)  # restored after the G step
@@ -230,18 +207,18 @@ def test_generator_step_does_not_touch_discriminator_gradients():
 
 def test_bad_learning_rate_fails_at_construction():
     with pytest.raises(ConfigError, match="learning rate must be > 0"):
-        make_module(g_optimizer=lambda params: torch.optim.Adam(params, lr=0.0))
+        tiny_gan_module(g_optimizer=lambda params: torch.optim.Adam(params, lr=0.0))
     with pytest.raises(ConfigError, match="model.d_optimizer"):
-        make_module(d_optimizer=lambda params: torch.optim.Adam(params, lr=-1.0))
+        tiny_gan_module(d_optimizer=lambda params: torch.optim.Adam(params, lr=-1.0))
 
 
 def test_n_critic_must_be_positive():
     with pytest.raises(ConfigError, match="n_critic"):
-        make_module(n_critic=0)
+        tiny_gan_module(n_critic=0)
 
 
 def test_sample_is_seeded_and_restores_train_mode():
-    module = make_module()
+    module = tiny_gan_module()
     module.train()
     a, b = module.sample(10, seed=3), module.sample(10, seed=3)
     assert torch.equal(a, b) and a.shape == (10, 2)
@@ -249,11 +226,11 @@ def test_sample_is_seeded_and_restores_train_mode():
 
 
 def test_schedulers_step_once_per_iteration_for_each_network():
-    module = make_module(
+    module = tiny_gan_module(
         g_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
         d_scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1),
     )
-    trainer = fit(module, steps=4)
+    trainer = fit_briefly(module, steps=4)
     g_opt, d_opt = trainer.optimizers
     assert g_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5**4)
     assert d_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.1**2)
@@ -266,6 +243,5 @@ def test_generator_that_does_not_match_the_data_is_one_sentence():
         def train_dataloader(self):
             return DataLoader(torch.randn(64, 3), batch_size=16)
 
-    trainer = pl.Trainer(max_steps=1, logger=False, enable_progress_bar=False)
     with pytest.raises(ConfigError, match=r"makes samples of shape \(2,\) but the data has"):
-        trainer.fit(make_module(), datamodule=Points())
+        fit_briefly(tiny_gan_module(), 1, data=Points())

@@ -3,10 +3,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import Latent
@@ -17,8 +15,7 @@ from gan_tricks.models.ensemble import (
     route_latents,
 )
 from gan_tricks.module import GANModule
-
-BATCH = 32
+from gan_tricks.testing import fit_briefly
 
 
 class Constant(nn.Module):
@@ -31,19 +28,6 @@ class Constant(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.bias.expand(len(z), 2) + 0 * z[:, :1]
-
-
-def fit(module: GANModule, steps: int) -> None:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 4, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(module, train_dataloaders=data)
 
 
 def test_ensemble_column_i_is_member_i():
@@ -140,7 +124,7 @@ def test_tiny_fit_with_max_reduction_trains_every_discriminator():
         d_reduction="max",
     )
     before = copy.deepcopy(ensemble.state_dict())
-    fit(module, steps=3)
+    fit_briefly(module, 3, batch_size=32, batches=4)
     for i, member in enumerate(ensemble.members):
         for name, value in member.state_dict().items():
             assert not torch.equal(value, before[f"members.{i}.{name}"]), (i, name)
@@ -157,7 +141,7 @@ def test_tiny_fit_trains_every_generator_of_a_mixture():
         d_reduction="softmax",
     )
     before = copy.deepcopy(mixture.state_dict())
-    fit(module, steps=2)
+    fit_briefly(module, 2, batch_size=32, batches=4)
     for name, value in mixture.state_dict().items():
         assert not torch.equal(value, before[name]), name
     torch.testing.assert_close(module.sample(10, seed=3), module.sample(10, seed=3))

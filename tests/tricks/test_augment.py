@@ -9,12 +9,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.data import Toy2D
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent
 from gan_tricks.functional.augment import augment_with_probability, diff_augment
-from gan_tricks.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
+from gan_tricks.testing import BatchRecorder, fit_briefly, tiny_gan_module, tiny_image_gan_module
 from gan_tricks.tricks.augment import AdaptiveAugment, ConsistencyRegularization, DiffAugment
-from gan_tricks.tricks.base import Trick
 
 BATCH = 16
 
@@ -30,56 +27,8 @@ class TinyImages(pl.LightningDataModule):
         return DataLoader(TensorDataset(images), batch_size=BATCH, drop_last=True)
 
 
-def image_module(**kwargs) -> GANModule:
-    torch.manual_seed(0)
-    return GANModule(
-        generator=DCGANGenerator(latent_dim=8, image_size=8, channels=1, width=8),
-        discriminator=DCGANDiscriminator(image_size=8, channels=1, width=8),
-        latent=Latent(dim=8),
-        **kwargs,
-    )
-
-
-def point_module() -> GANModule:
-    torch.manual_seed(0)
-    return GANModule(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-
-
-def fit(module: GANModule, steps: int, callbacks, datamodule=None) -> pl.Trainer:
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, datamodule=datamodule or TinyImages())
-    return trainer
-
-
 def points() -> Toy2D:
     return Toy2D(name="grid25", batch_size=BATCH, batches_per_epoch=8)
-
-
-class Seen(Trick):
-    """Records every batch D is shown, after the augmentations (which run earlier)."""
-
-    def __init__(self):
-        self.batches: list[tuple[str, str, torch.Tensor]] = []
-
-    def transform_real(self, module, real, phase):
-        self.batches.append(("real", phase, real.detach().clone()))
-        return real
-
-    def transform_fake(self, module, fake, phase):
-        self.batches.append(("fake", phase, fake.detach().clone()))
-        return fake
 
 
 # ---------------------------------------------------------------- DiffAugment
@@ -95,11 +44,13 @@ def test_diff_augment_callback_applies_the_functional_in_every_hook_and_phase():
 
 
 def test_diff_augment_reaches_real_and_fake_in_both_steps_of_a_fit():
-    seen = Seen()
-    fit(image_module(separate_batches=False), 2, [seen, DiffAugment()])
-    kinds = {(kind, phase) for kind, phase, _ in seen.batches}
+    seen = BatchRecorder()  # after the augmentations, which run earlier
+    fit_briefly(
+        tiny_image_gan_module(separate_batches=False), 2, [seen, DiffAugment()], data=TinyImages()
+    )
+    kinds = {(seen_batch.side, seen_batch.phase) for seen_batch in seen.batches}
     assert kinds == {("real", "d"), ("fake", "d"), ("real", "g"), ("fake", "g")}
-    for _, _, batch in seen.batches:
+    for *_, batch in seen.batches:
         zeros = (batch == 0).flatten(1).sum(dim=1)
         assert (zeros >= 16).all()  # every sample lost at least its 4x4 cutout square
 
@@ -107,9 +58,9 @@ def test_diff_augment_reaches_real_and_fake_in_both_steps_of_a_fit():
 def test_diff_augment_config_errors():
     with pytest.raises(ConfigError, match="policy"):
         DiffAugment("color,flip")
-    module = point_module()
+    module = tiny_gan_module()
     with pytest.raises(ConfigError, match="DiffAugment augments images but the data is points"):
-        fit(module, 1, [DiffAugment()], datamodule=points())
+        fit_briefly(module, 1, [DiffAugment()], data=points())
 
 
 # ---------------------------------------------------------------- AdaptiveAugment
@@ -149,7 +100,7 @@ def test_ada_augments_with_p_and_equals_the_functional():
 
 def test_ada_in_a_fit_updates_and_logs_p():
     trick = AdaptiveAugment(interval=1, adjustment_images=160, initial_p=0.5)
-    trainer = fit(image_module(), 3, [trick])
+    trainer = fit_briefly(tiny_image_gan_module(), 3, [trick], data=TinyImages())
     # Three updates of +-0.1 from 0.5.
     assert any(trick.p == pytest.approx(0.5 + 0.1 * k) for k in (-3, -1, 1, 3))
     assert trainer.callback_metrics["train/ada_p"].item() == pytest.approx(trick.p)
@@ -185,9 +136,11 @@ def test_ada_bad_settings_raise(kwargs, match):
 
 def test_ada_refuses_points_and_a_second_augmentation():
     with pytest.raises(ConfigError, match="AdaptiveAugment augments images"):
-        fit(point_module(), 1, [AdaptiveAugment()], datamodule=points())
+        fit_briefly(tiny_gan_module(), 1, [AdaptiveAugment()], data=points())
     with pytest.raises(ConfigError, match="keep one of them"):
-        fit(image_module(), 1, [AdaptiveAugment(), DiffAugment()])
+        fit_briefly(
+            tiny_image_gan_module(), 1, [AdaptiveAugment(), DiffAugment()], data=TinyImages()
+        )
 
 
 # ---------------------------------------------------------------- ConsistencyRegularization
@@ -218,11 +171,11 @@ def test_bcr_on_points_matches_the_jitter_variance():
 
 
 def test_bcr_in_fits_on_images_and_points():
-    module = image_module()
-    fit(module, 2, [ConsistencyRegularization()])
+    module = tiny_image_gan_module()
+    fit_briefly(module, 2, [ConsistencyRegularization()], data=TinyImages())
     assert module.signals["d_penalty/ConsistencyRegularization"] > 0
-    module = point_module()
-    fit(module, 2, [ConsistencyRegularization(jitter=0.05)], datamodule=points())
+    module = tiny_gan_module()
+    fit_briefly(module, 2, [ConsistencyRegularization(jitter=0.05)], data=points())
     assert module.signals["d_penalty/ConsistencyRegularization"] > 0
 
 

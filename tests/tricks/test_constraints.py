@@ -3,47 +3,17 @@
 from pathlib import Path
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch.nn.utils import parametrize
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.cli import main
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional.latent import Latent
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
 from gan_tricks.run import load_run
+from gan_tricks.testing import fit_briefly, tiny_gan_module
 from gan_tricks.tricks.constraints import SpectralNorm, WeightClipping
 from gan_tricks.tricks.penalties import GradientPenalty
 
 ROOT = Path(__file__).resolve().parents[2]
-BATCH = 16
-
-
-def make_module(**kwargs) -> GANModule:
-    torch.manual_seed(0)
-    defaults = dict(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-    return GANModule(**{**defaults, **kwargs})
-
-
-def fit(module: GANModule, steps: int, callbacks=()) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, train_dataloaders=data)
-    return trainer
 
 
 def linear_layers(network):
@@ -51,8 +21,8 @@ def linear_layers(network):
 
 
 def test_weight_clipping_keeps_the_critic_in_the_box_during_a_fit():
-    module = make_module(loss="wasserstein")
-    fit(module, 3, callbacks=[WeightClipping(0.01)])
+    module = tiny_gan_module(loss="wasserstein")
+    fit_briefly(module, 3, callbacks=[WeightClipping(0.01)])
     parameters = list(module.discriminator.parameters())
     assert all(p.abs().max() <= 0.01 for p in parameters)
     assert any(p.abs().max() == 0.01 for p in parameters)
@@ -60,9 +30,9 @@ def test_weight_clipping_keeps_the_critic_in_the_box_during_a_fit():
 
 
 def test_spectral_norm_is_applied_before_the_optimizers_and_trains_the_originals():
-    module = make_module(loss="hinge")
+    module = tiny_gan_module(loss="hinge")
     before = linear_layers(module.discriminator)[0].weight.detach().clone()
-    trainer = fit(module, 3, callbacks=[SpectralNorm()])
+    trainer = fit_briefly(module, 3, callbacks=[SpectralNorm()])
     layers = linear_layers(module.discriminator)
     assert all(parametrize.is_parametrized(layer, "weight") for layer in layers)
     assert not any(parametrize.is_parametrized(m) for m in module.generator.modules())
@@ -76,7 +46,7 @@ def test_spectral_norm_is_applied_before_the_optimizers_and_trains_the_originals
 
 
 def test_spectral_norm_of_the_generator_only():
-    module = make_module()
+    module = tiny_gan_module()
     SpectralNorm(discriminator=False, generator=True).configure_networks(module)
     assert all(parametrize.is_parametrized(m, "weight") for m in linear_layers(module.generator))
     assert not any(parametrize.is_parametrized(m) for m in module.discriminator.modules())
@@ -89,17 +59,19 @@ def test_spectral_norm_of_the_generator_only():
 )
 def test_clipping_with_spectral_norm_on_d_is_one_sentence(tricks):
     with pytest.raises(ConfigError, match="WeightClipping and spectral norm .* keep one"):
-        fit(make_module(loss="wasserstein"), 1, callbacks=tricks)
+        fit_briefly(tiny_gan_module(loss="wasserstein"), 1, callbacks=tricks)
 
 
 def test_clipping_with_spectral_norm_on_g_only_is_fine():
     tricks = [WeightClipping(), SpectralNorm(discriminator=False, generator=True)]
-    fit(make_module(loss="wasserstein"), 1, callbacks=tricks)
+    fit_briefly(tiny_gan_module(loss="wasserstein"), 1, callbacks=tricks)
 
 
 def test_clipping_with_a_gradient_penalty_is_one_sentence():
     with pytest.raises(ConfigError, match="WeightClipping and GradientPenalty"):
-        fit(make_module(loss="wasserstein"), 1, callbacks=[GradientPenalty(), WeightClipping()])
+        fit_briefly(
+            tiny_gan_module(loss="wasserstein"), 1, callbacks=[GradientPenalty(), WeightClipping()]
+        )
 
 
 @pytest.mark.parametrize(

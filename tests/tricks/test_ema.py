@@ -6,44 +6,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
 from gan_tricks.run import load_run
+from gan_tricks.testing import fit_briefly, tiny_gan_module
 from gan_tricks.tricks.base import Trick
 from gan_tricks.tricks.ema import GeneratorEMA
 
 ROOT = Path(__file__).resolve().parents[2]
-BATCH = 16
-
-
-def make_module() -> GANModule:
-    torch.manual_seed(0)
-    return GANModule(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2, norm="batch"),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-
-
-def fit(module: GANModule, steps: int, callbacks) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, train_dataloaders=data)
-    return trainer
+# BatchNorm in G: the average must copy its running statistics along with the weights.
+G_WITH_BATCHNORM = {"norm": "batch"}
 
 
 class Snapshots(Trick):
@@ -64,7 +37,7 @@ def hand_average(start, snapshots, decays):
 
 
 def test_configure_networks_adds_a_frozen_copy_once():
-    module = make_module()
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
     trick = GeneratorEMA()
     trick.configure_networks(module)
     average = module.generator_ema
@@ -79,10 +52,10 @@ def test_configure_networks_adds_a_frozen_copy_once():
 
 
 def test_the_average_follows_the_hand_update_with_rampup():
-    module = make_module()
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
     start = [p.detach().clone() for p in module.generator.parameters()]
     snapshots = Snapshots()
-    fit(module, 4, [snapshots, GeneratorEMA(decay=0.999, rampup=10)])
+    fit_briefly(module, 4, [snapshots, GeneratorEMA(decay=0.999, rampup=10)])
     decays = [min(0.999, (1 + k) / (10 + k)) for k in range(4)]
     expected = hand_average(start, snapshots.weights, decays)
     for got, want in zip(module.generator_ema.parameters(), expected):
@@ -93,17 +66,17 @@ def test_the_average_follows_the_hand_update_with_rampup():
 
 
 def test_the_average_copies_g_until_start_step():
-    module = make_module()
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
     snapshots = Snapshots()
-    fit(module, 4, [snapshots, GeneratorEMA(decay=0.5, start_step=2, rampup=None)])
+    fit_briefly(module, 4, [snapshots, GeneratorEMA(decay=0.5, start_step=2, rampup=None)])
     expected = hand_average(snapshots.weights[1], snapshots.weights[2:], [0.5, 0.5])
     for got, want in zip(module.generator_ema.parameters(), expected):
         assert torch.allclose(got, want, atol=1e-6)
 
 
 def test_sampling_after_a_fit_uses_the_average():
-    module = make_module()
-    fit(module, 3, [GeneratorEMA(decay=0.9, rampup=None)])
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
+    fit_briefly(module, 3, [GeneratorEMA(decay=0.9, rampup=None)])
     samples = module.sample(64, seed=5)
     z = module.latent.sample(64, generator=torch.Generator().manual_seed(5))
     module.generator_ema.eval()
@@ -123,8 +96,8 @@ class SpectralNormOnG(Trick):
 
 
 def test_the_copy_takes_g_structure_whatever_the_callback_order():
-    module = make_module()
-    fit(module, 2, [GeneratorEMA(), SpectralNormOnG()])
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
+    fit_briefly(module, 2, [GeneratorEMA(), SpectralNormOnG()])
     keys = {
         key.removeprefix("generator.")
         for key in module.state_dict()
@@ -177,7 +150,7 @@ def test_a_cli_run_saves_the_average_and_load_run_restores_it(tmp_path):
 
 
 def test_a_deep_copy_of_the_module_keeps_its_average():
-    module = make_module()
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
     GeneratorEMA().configure_networks(module)
     clone = copy.deepcopy(module)
     assert clone.generator_ema is not None and clone.generator_ema is not module.generator_ema

@@ -7,46 +7,26 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.data import Digits, Toy2D
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent
-from gan_tricks.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from gan_tricks.module import GANModule
+from gan_tricks.testing import fit_briefly, tiny_gan_module, tiny_image_gan_module
 from gan_tricks.tricks.input_range import InputRangeCheck, first_real_samples
 
 
-def trainer(steps: int = 1, num_samples: int = 512) -> pl.Trainer:
-    return pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[InputRangeCheck(num_samples)],
-    )
+def fit_with_the_check(module: GANModule, data: DataLoader | pl.LightningDataModule) -> None:
+    """One step: the check runs when training starts, before the first batch."""
+    fit_briefly(module, 1, [InputRangeCheck()], data=data)
 
 
 def image_module(out_activation: str = "tanh") -> GANModule:
-    torch.manual_seed(0)
-    return GANModule(
-        generator=DCGANGenerator(
-            latent_dim=8, image_size=8, channels=1, width=4, out_activation=out_activation
-        ),
-        discriminator=DCGANDiscriminator(image_size=8, channels=1, width=4),
-        latent=Latent(dim=8),
-    )
+    return tiny_image_gan_module(width=4, g_options={"out_activation": out_activation})
 
 
 def points_module(out_activation: str = "identity") -> GANModule:
-    torch.manual_seed(0)
-    return GANModule(
-        generator=MLPGenerator(width=8, depth=1, out_activation=out_activation),
-        discriminator=MLPDiscriminator(width=8, depth=1),
-        latent=Latent(dim=2),
-    )
+    return tiny_gan_module(width=8, depth=1, g_options={"out_activation": out_activation})
 
 
 def test_digits_with_a_tanh_generator_pass():
-    trainer().fit(image_module(), datamodule=Digits(image_size=8, batch_size=32))
+    fit_with_the_check(image_module(), Digits(image_size=8, batch_size=32))
 
 
 def test_digits_scaled_to_zero_one_fail_on_a_plain_loader():
@@ -54,25 +34,25 @@ def test_digits_scaled_to_zero_one_fail_on_a_plain_loader():
     assert images.min() == -1 and images.max() == 1
     loader = DataLoader(TensorDataset((images + 1) / 2), batch_size=32, shuffle=True)
     with pytest.raises(ConfigError, match=r"spans \[0, 1\] .* negative half is never used"):
-        trainer().fit(image_module(), train_dataloaders=loader)
+        fit_with_the_check(image_module(), loader)
 
 
 def test_digits_with_an_unbounded_or_sigmoid_generator_fail():
     with pytest.raises(ConfigError, match="output is unbounded; end the generator in tanh"):
-        trainer().fit(image_module("identity"), datamodule=Digits(image_size=8, batch_size=32))
+        fit_with_the_check(image_module("identity"), Digits(image_size=8, batch_size=32))
     with pytest.raises(ConfigError, match=r"ends in sigmoid \(\[0, 1\]\); scale the data"):
-        trainer().fit(image_module("sigmoid"), datamodule=Digits(image_size=8, batch_size=32))
+        fit_with_the_check(image_module("sigmoid"), Digits(image_size=8, batch_size=32))
 
 
 def test_grid25_with_an_unbounded_mlp_generator_passes():
-    trainer().fit(points_module(), datamodule=Toy2D(name="grid25", batch_size=64))
+    fit_with_the_check(points_module(), Toy2D(name="grid25", batch_size=64))
 
 
 def test_grid25_with_a_tanh_generator_fails():
     with pytest.raises(
         ConfigError, match=r"spans \[-4.\d+, 4.\d+\] but the generator ends in tanh"
     ):
-        trainer().fit(points_module("tanh"), datamodule=Toy2D(name="grid25", batch_size=64))
+        fit_with_the_check(points_module("tanh"), Toy2D(name="grid25", batch_size=64))
 
 
 def test_reading_a_plain_loader_leaves_its_shuffle_order_alone():

@@ -1,45 +1,22 @@
 """LabelSmoothing and LabelFlipping: the targets GANModule hands its loss, inside real fits."""
 
 import math
+from functools import partial
 
 import pytest
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent, get_loss
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
+from gan_tricks.functional import get_loss
+from gan_tricks.testing import fit_briefly, tiny_gan_module
 from gan_tricks.tricks.base import Trick
 from gan_tricks.tricks.labels import LabelFlipping, LabelSmoothing
 
 BATCH = 64
 
 
-def make_module(**kwargs) -> GANModule:
-    torch.manual_seed(0)
-    defaults = dict(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-    return GANModule(**{**defaults, **kwargs})
-
-
-def fit(module: GANModule, steps: int, callbacks=()) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, train_dataloaders=data)
-    return trainer
+# 64 targets per D step: enough for the statistics of smoothed and flipped labels below.
+fit = partial(fit_briefly, batch_size=BATCH)
 
 
 class TargetRecorder(Trick):
@@ -61,7 +38,7 @@ class TargetRecorder(Trick):
 
 def test_smoothed_targets_reach_the_loss_in_their_ranges():
     recorder = TargetRecorder()
-    module = make_module()
+    module = tiny_gan_module()
     fit(module, steps=3, callbacks=[recorder, LabelSmoothing()])  # recorder listed first
     real, fake = torch.cat(recorder.real), torch.cat(recorder.fake)
     assert len(real) == len(fake) == 3 * BATCH
@@ -82,7 +59,7 @@ def test_smoothed_targets_reach_the_loss_in_their_ranges():
 
 def test_one_sided_smoothing_sets_real_to_the_constant_and_keeps_fake_at_zero():
     recorder = TargetRecorder()
-    fit(make_module(), steps=2, callbacks=[LabelSmoothing(one_sided=True), recorder])
+    fit(tiny_gan_module(), steps=2, callbacks=[LabelSmoothing(one_sided=True), recorder])
     assert all(torch.all(r == 0.9) for r in recorder.real)
     assert all(torch.all(f == 0.0) for f in recorder.fake)
     real, _ = LabelSmoothing(one_sided=True, one_sided_real=0.8).targets(
@@ -103,7 +80,7 @@ def test_flipping_runs_after_smoothing_whatever_the_recipe_order():
     torch.manual_seed(0)
     recorder = TargetRecorder()
     # Flipping listed first: if it ran first, smoothing would overwrite every flip.
-    fit(make_module(), steps=3, callbacks=[LabelFlipping(p=0.5), LabelSmoothing(), recorder])
+    fit(tiny_gan_module(), steps=3, callbacks=[LabelFlipping(p=0.5), LabelSmoothing(), recorder])
     real, fake = torch.cat(recorder.real), torch.cat(recorder.fake)
     real_kept, real_flipped = real[real >= 0.7], real[real < 0.7]
     assert len(real_flipped) > 0 and len(real_kept) > 0
@@ -129,7 +106,7 @@ def test_flip_rate_of_the_callback_over_many_targets():
 def test_flipping_alone_in_a_fit_gives_hard_flipped_targets():
     torch.manual_seed(2)
     recorder = TargetRecorder()
-    fit(make_module(), steps=2, callbacks=[LabelFlipping(p=0.2), recorder])
+    fit(tiny_gan_module(), steps=2, callbacks=[LabelFlipping(p=0.2), recorder])
     real = torch.cat(recorder.real)
     assert set(real.unique().tolist()) == {0.0, 1.0}
 
@@ -140,12 +117,12 @@ def test_losses_without_targets_are_rejected(trick, loss):
     with pytest.raises(
         ConfigError, match=f"the {loss} loss ignores them; set model.loss to one of"
     ):
-        fit(make_module(loss=loss), steps=1, callbacks=[trick])
+        fit(tiny_gan_module(loss=loss), steps=1, callbacks=[trick])
 
 
 @pytest.mark.parametrize("loss", ["least_squares", "relativistic_average", "minimax"])
 def test_losses_with_targets_are_accepted(loss):
-    fit(make_module(loss=loss), steps=1, callbacks=[LabelSmoothing(), LabelFlipping()])
+    fit(tiny_gan_module(loss=loss), steps=1, callbacks=[LabelSmoothing(), LabelFlipping()])
 
 
 def test_bad_settings_are_config_errors():

@@ -1,74 +1,31 @@
 """InstanceNoise and GeneratorLayerNoise inside real fits: noise std, schedule, hooks, state."""
 
+from functools import partial
+
 import pytest
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
+from gan_tricks.testing import BatchRecorder, fit_briefly, tiny_gan_module
 from gan_tricks.tricks.base import Trick
 from gan_tricks.tricks.noise import GeneratorLayerNoise, InstanceNoise
 
 BATCH = 1024
 
 
-def make_module(**kwargs) -> GANModule:
-    torch.manual_seed(0)
-    defaults = dict(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-    return GANModule(**{**defaults, **kwargs})
-
-
-def fit(module: GANModule, steps: int, callbacks=(), ckpt_path=None, **trainer_args) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 4, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        **{
-            "max_steps": steps,
-            "accelerator": "cpu",
-            "logger": False,
-            "enable_checkpointing": False,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "callbacks": list(callbacks),
-            **trainer_args,
-        }
-    )
-    # Our own checkpoints only: the test module's hyperparameters hold a Latent dataclass.
-    trainer.fit(module, train_dataloaders=data, ckpt_path=ckpt_path, weights_only=False)
-    return trainer
-
-
-class BatchRecorder(Trick):
-    """Records the batches D is about to see, at its place in the trick order."""
-
-    def __init__(self, order: int):
-        self.order = order
-        self.seen: list[tuple[int, str, str, torch.Tensor]] = []
-
-    def transform_real(self, module, real, phase):
-        self.seen.append((module.global_step, phase, "real", real.detach().clone()))
-        return real
-
-    def transform_fake(self, module, fake, phase):
-        self.seen.append((module.global_step, phase, "fake", fake.detach().clone()))
-        return fake
+# 1024 samples per batch: the std of the noise a trick added is measured over each batch.
+fit = partial(fit_briefly, batch_size=BATCH, batches=4)
 
 
 def noise_added(trick: Trick, steps: int, **module_args) -> list[tuple[int, str, str, float]]:
     """(step, phase, real/fake, std of what the trick added) for every batch of a fit."""
     before, after = BatchRecorder(order=-50), BatchRecorder(order=50)
-    fit(make_module(**module_args), steps, callbacks=[before, trick, after])
-    assert [s[:3] for s in before.seen] == [s[:3] for s in after.seen]
+    fit(tiny_gan_module(**module_args), steps, callbacks=[before, trick, after])
+    assert [s[:3] for s in before.batches] == [s[:3] for s in after.batches]
     return [
         (step, phase, side, (noisy - clean).std().item())
-        for (step, phase, side, clean), (*_, noisy) in zip(before.seen, after.seen)
+        for (step, phase, side, clean), (*_, noisy) in zip(before.batches, after.batches)
     ]
 
 
@@ -100,7 +57,7 @@ def test_instance_noise_only_in_the_asked_phases_and_the_generator_step_real_too
 
 def test_unset_anneal_steps_anneal_over_the_run_and_sigma_is_logged():
     trick = InstanceNoise(sigma=0.8, schedule="linear")
-    trainer = fit(make_module(), steps=4, callbacks=[trick])
+    trainer = fit(tiny_gan_module(), steps=4, callbacks=[trick])
     # The last iteration starts at global step 3 of 4.
     assert trick.current_sigma == pytest.approx(0.8 * (1 - 3 / 4))
     assert trick.sigma_at(4) == 0.0 and trick.sigma_at(2) == pytest.approx(0.4)
@@ -127,10 +84,10 @@ def test_boost_scales_the_schedule_and_survives_a_state_dict_round_trip():
 def test_boost_is_restored_from_a_checkpoint(tmp_path):
     trick = InstanceNoise(sigma=0.1, anneal_steps=100)
     trick.boost(2.0)
-    trainer = fit(make_module(), steps=1, callbacks=[trick])
+    trainer = fit(tiny_gan_module(), steps=1, callbacks=[trick])
     trainer.save_checkpoint(tmp_path / "last.ckpt")
     resumed = InstanceNoise(sigma=0.1, anneal_steps=100)
-    fit(make_module(), steps=2, callbacks=[resumed], ckpt_path=tmp_path / "last.ckpt")
+    fit(tiny_gan_module(), steps=2, callbacks=[resumed], ckpt_path=tmp_path / "last.ckpt")
     assert resumed.scale == 2.0
     # Resumed at global step 1: the boosted schedule continues where it was.
     assert resumed.current_sigma == pytest.approx(0.2 * (1 - 1 / 100))
@@ -150,7 +107,7 @@ def test_instance_noise_config_errors():
     with pytest.raises(ConfigError, match="phases must be a non-empty list"):
         InstanceNoise(phases=())
     with pytest.raises(ConfigError, match="set trainer.max_steps or the trick's anneal_steps"):
-        fit(make_module(), steps=-1, callbacks=[InstanceNoise()], max_epochs=1)
+        fit(tiny_gan_module(), steps=-1, callbacks=[InstanceNoise()], max_epochs=1)
 
 
 class GeneratorProbe(Trick):
@@ -183,7 +140,7 @@ class GeneratorProbe(Trick):
 
 
 def test_generator_layer_noise_in_a_fit():
-    module = make_module()
+    module = tiny_gan_module()
     keys = set(module.state_dict())
     probe = GeneratorProbe()
     fit(module, steps=2, callbacks=[GeneratorLayerNoise(sigma=0.3), probe])
@@ -200,7 +157,7 @@ def test_generator_layer_noise_in_a_fit():
 
 
 def test_generator_layer_noise_on_the_output_and_annealed():
-    module = make_module()
+    module = tiny_gan_module()
     trick = GeneratorLayerNoise(sigma=0.5, schedule="linear", anneal_steps=2, include_output=True)
     probe = GeneratorProbe()
     fit(module, steps=2, callbacks=[trick, probe])
@@ -215,7 +172,7 @@ def test_hooks_are_removed_when_a_fit_crashes():
         def after_d_step(self, module):
             raise RuntimeError("boom")
 
-    module = make_module()
+    module = tiny_gan_module()
     with pytest.raises(RuntimeError, match="boom"):
         fit(module, steps=1, callbacks=[GeneratorLayerNoise(), Crash()])
     assert all(len(m._forward_hooks) == 0 for m in module.generator.modules())
@@ -223,7 +180,7 @@ def test_hooks_are_removed_when_a_fit_crashes():
 
 def test_generator_layer_noise_config_errors():
     with pytest.raises(ConfigError, match="no Conv2d layer in the generator"):
-        fit(make_module(), steps=1, callbacks=[GeneratorLayerNoise(layer_types=("Conv2d",))])
+        fit(tiny_gan_module(), steps=1, callbacks=[GeneratorLayerNoise(layer_types=("Conv2d",))])
     with pytest.raises(ConfigError, match="must name at least one layer class"):
         GeneratorLayerNoise(layer_types=())
     with pytest.raises(ConfigError, match="sigma must be >= 0"):

@@ -6,39 +6,17 @@ import torch
 
 from gan_tricks.data import Toy2D
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent
 from gan_tricks.functional.packing import pack
-from gan_tricks.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from gan_tricks.module import GANModule
+from gan_tricks.testing import fit_briefly, tiny_gan_module, tiny_image_gan_module
 from gan_tricks.tricks.base import Trick
 from gan_tricks.tricks.packing import Packing
 
 BATCH = 16
 
 
-def make_module(in_dim: int, **kwargs) -> GANModule:
-    torch.manual_seed(0)
-    return GANModule(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=in_dim, width=16, depth=2),
-        latent=Latent(dim=2),
-        **kwargs,
-    )
-
-
-def fit(module: GANModule, steps: int, callbacks, datamodule=None) -> pl.Trainer:
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    datamodule = datamodule or Toy2D(name="grid25", batch_size=BATCH, batches_per_epoch=8)
-    trainer.fit(module, datamodule=datamodule)
-    return trainer
+def points() -> Toy2D:
+    return Toy2D(name="grid25", batch_size=BATCH, batches_per_epoch=8)
 
 
 class Shapes(Trick):
@@ -72,7 +50,12 @@ def test_callback_packs_real_and_fake_in_both_phases():
 
 def test_a_fit_shows_d_packs_of_two():
     shapes = Shapes()
-    fit(make_module(in_dim=4, separate_batches=False), 2, [shapes, Packing(m=2)])
+    fit_briefly(
+        tiny_gan_module(d_options={"in_dim": 4}, separate_batches=False),
+        2,
+        [shapes, Packing(m=2)],
+        data=points(),
+    )
     expected = {(kind, phase, (BATCH // 2, 4)) for kind in ("real", "fake") for phase in "dg"}
     assert set(shapes.shapes) == expected
     assert set(shapes.logits) == {BATCH // 2}
@@ -84,16 +67,16 @@ def test_a_discriminator_of_the_wrong_width_is_refused_with_the_fix():
         "set the discriminator's in_dim (or channels) to 4."
     )
     with pytest.raises(ConfigError) as error:
-        fit(make_module(in_dim=2), 1, [Packing(m=2)])
+        fit_briefly(tiny_gan_module(d_options={"in_dim": 2}), 1, [Packing(m=2)], data=points())
     assert str(error.value) == message
     with pytest.raises(ConfigError, match="= 6 input"):
-        fit(make_module(in_dim=4), 1, [Packing(m=3)])
+        fit_briefly(tiny_gan_module(d_options={"in_dim": 4}), 1, [Packing(m=3)], data=points())
 
 
 def test_m_one_changes_nothing_and_bad_m_raises():
     x = torch.randn(5, 2)
     assert Packing(m=1).transform_real(None, x, "d") is x
-    fit(make_module(in_dim=2), 1, [Packing(m=1)])
+    fit_briefly(tiny_gan_module(d_options={"in_dim": 2}), 1, [Packing(m=1)], data=points())
     for m in (0, 2.0, -1):
         with pytest.raises(ConfigError, match="integer >= 1"):
             Packing(m=m)
@@ -110,14 +93,12 @@ class TinyImages(pl.LightningDataModule):
 
 def test_images_need_m_times_the_channels():
     def image_module(d_channels: int) -> GANModule:
-        return GANModule(
-            generator=DCGANGenerator(latent_dim=4, image_size=8, channels=3, width=4),
-            discriminator=DCGANDiscriminator(image_size=8, channels=d_channels, width=4),
-            latent=Latent(dim=4),
+        return tiny_image_gan_module(
+            channels=3, width=4, latent_dim=4, d_options={"channels": d_channels}
         )
 
     with pytest.raises(ConfigError, match=r"2 x 3 = 6 input .* channels\) to 6\."):
-        fit(image_module(3), 1, [Packing(m=2)], datamodule=TinyImages())
+        fit_briefly(image_module(3), 1, [Packing(m=2)], data=TinyImages())
     module = image_module(6)
-    fit(module, 1, [Packing(m=2)], datamodule=TinyImages())
+    fit_briefly(module, 1, [Packing(m=2)], data=TinyImages())
     assert torch.isfinite(module.signals["d_loss"])

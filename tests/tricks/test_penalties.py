@@ -3,55 +3,13 @@
 from types import SimpleNamespace
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional.latent import Latent
 from gan_tricks.functional.penalties import PENALTY_KINDS
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
+from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
 from gan_tricks.tricks.penalties import GradientPenalty, LeCam
-
-BATCH = 16
-
-
-def make_module(**kwargs) -> GANModule:
-    torch.manual_seed(0)
-    defaults = dict(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-    return GANModule(**{**defaults, **kwargs})
-
-
-def fit(module: GANModule, steps: int, callbacks=(), ckpt_path=None) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    # Our own checkpoint: its hyperparameters hold a Latent, which weights_only refuses.
-    trainer.fit(module, train_dataloaders=data, ckpt_path=ckpt_path, weights_only=False)
-    return trainer
-
-
-class SignalLog(pl.Callback):
-    """The module's signals after every iteration."""
-
-    def __init__(self):
-        self.rows = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.rows.append(dict(pl_module.signals))
 
 
 class HalfSquaredNorm(nn.Module):
@@ -113,26 +71,28 @@ def test_lazy_counter_survives_a_state_dict_round_trip():
 def test_r1_and_r2_keep_separate_counters_through_a_checkpoint(tmp_path):
     r1, r2 = GradientPenalty("r1", every=2), GradientPenalty("r2", every=3)
     assert r1.state_key != r2.state_key
-    trainer = fit(make_module(), 3, callbacks=[r1, r2])
+    trainer = fit_briefly(tiny_gan_module(), 3, callbacks=[r1, r2])
     r2.d_steps = 7  # tell the two apart in the checkpoint
     trainer.save_checkpoint(tmp_path / "three.ckpt")
     resumed = GradientPenalty("r1", every=2), GradientPenalty("r2", every=3)
-    fit(make_module(), 5, callbacks=resumed, ckpt_path=tmp_path / "three.ckpt")
+    fit_briefly(tiny_gan_module(), 5, callbacks=resumed, ckpt_path=tmp_path / "three.ckpt")
     assert [trick.d_steps for trick in resumed] == [5, 9]
 
 
 @pytest.mark.parametrize("kind", PENALTY_KINDS)
 def test_every_kind_plugs_into_a_real_fit(kind):
-    log = SignalLog()
-    fit(make_module(loss="wasserstein"), 2, callbacks=[GradientPenalty(kind, weight=1.0), log])
+    log = SignalHistory()
+    fit_briefly(
+        tiny_gan_module(loss="wasserstein"), 2, callbacks=[GradientPenalty(kind, weight=1.0), log]
+    )
     penalties = [row["d_penalty/GradientPenalty"] for row in log.rows]
     assert len(penalties) == 2 and all(torch.isfinite(p) and p >= 0 for p in penalties)
 
 
 def test_lazy_penalty_in_a_real_fit_with_several_d_steps():
-    log = SignalLog()
+    log = SignalHistory()
     trick = GradientPenalty("r1", weight=1.0, every=2)
-    fit(make_module(n_critic=3), 4, callbacks=[trick, log])
+    fit_briefly(tiny_gan_module(n_critic=3), 4, callbacks=[trick, log])
     assert trick.d_steps == 12
     # The signals keep the last D step's penalty: D steps 2, 5, 8, 11 -> due on 2 and 8 only;
     # on the others the term reads 0 rather than a stale value.
@@ -143,7 +103,7 @@ def test_lazy_penalty_in_a_real_fit_with_several_d_steps():
 def test_batchnorm_discriminator_is_one_sentence():
     critic = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
     with pytest.raises(ConfigError, match="without BatchNorm.*use norm: layer or none"):
-        fit(make_module(discriminator=critic), 1, callbacks=[GradientPenalty()])
+        fit_briefly(tiny_gan_module(discriminator=critic), 1, callbacks=[GradientPenalty()])
 
 
 @pytest.mark.parametrize(
@@ -176,9 +136,9 @@ def test_lecam_value_and_moving_averages_by_hand():
 
 
 def test_lecam_plugs_into_a_real_fit_and_its_averages_round_trip():
-    log = SignalLog()
+    log = SignalHistory()
     trick = LeCam(weight=0.3)
-    fit(make_module(), 3, callbacks=[trick, log])
+    fit_briefly(tiny_gan_module(), 3, callbacks=[trick, log])
     assert all(row["d_penalty/LeCam"] > 0 for row in log.rows)
     resumed = LeCam(weight=0.3)
     resumed.load_state_dict(trick.state_dict())
@@ -196,19 +156,8 @@ def test_lecam_bad_arguments(kwargs, says):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_penalties_in_a_fit_on_cuda():
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 4, 2)), batch_size=BATCH)
     tricks = [GradientPenalty("dragan", every=2), LeCam()]
-    trainer = pl.Trainer(
-        max_steps=3,
-        accelerator="gpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=tricks,
-    )
-    module = make_module()
-    trainer.fit(module, train_dataloaders=data)
+    module = tiny_gan_module()
+    fit_briefly(module, 3, callbacks=tricks, batches=4, accelerator="gpu", devices=1)
     assert tricks[1].ema_real.device.type == "cuda"
     assert torch.isfinite(module.signals["d_loss"])

@@ -1,63 +1,24 @@
 """ExperienceReplay: old fakes in D's steps only, a saved reservoir."""
 
 import pytest
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
-from gan_tricks.tricks.base import ORDER_REPLAY, Trick
+from gan_tricks.testing import BatchRecorder, fit_briefly, tiny_gan_module
+from gan_tricks.tricks.base import ORDER_REPLAY
 from gan_tricks.tricks.replay import ExperienceReplay
 
-BATCH = 16
-
-
-def make_module() -> GANModule:
-    torch.manual_seed(0)
-    return GANModule(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-
-
-def fit(module: GANModule, steps: int, callbacks=()) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    trainer.fit(module, train_dataloaders=data)
-    return trainer
-
-
-class Fakes(Trick):
-    """Records the fake batches at its place in the transform order."""
-
-    def __init__(self, order: int):
-        self.order = order
-        self.batches: list[tuple[str, torch.Tensor]] = []
-
-    def transform_fake(self, module, fake, phase):
-        self.batches.append((phase, fake.detach().clone()))
-        return fake
+BATCH = 16  # fit_briefly's default batch size
 
 
 def test_d_steps_mix_in_earlier_fakes_and_g_steps_see_only_fresh_ones():
-    fresh, shown = Fakes(ORDER_REPLAY - 1), Fakes(ORDER_REPLAY + 1)
+    fresh, shown = BatchRecorder(ORDER_REPLAY - 1), BatchRecorder(ORDER_REPLAY + 1)
     replay = ExperienceReplay(capacity=1000, share=0.5)
-    fit(make_module(), 12, [shown, replay, fresh])
+    fit_briefly(tiny_gan_module(), 12, [shown, replay, fresh])
     old_share = []
     history: list[torch.Tensor] = []
-    for (phase, before), (_, after) in zip(fresh.batches, shown.batches):
+    for fresh_fake, shown_fake in zip(fresh.of("fake"), shown.of("fake")):
+        phase, before, after = fresh_fake.phase, fresh_fake.batch, shown_fake.batch
         if phase == "g":
             assert torch.equal(after, before)
             continue
@@ -84,7 +45,7 @@ def test_transform_fake_leaves_the_g_phase_alone():
 
 def test_state_dict_round_trip_keeps_the_reservoir():
     replay = ExperienceReplay(capacity=20, share=0.5)
-    fit(make_module(), 3, [replay])
+    fit_briefly(tiny_gan_module(), 3, [replay])
     state = replay.state_dict()
     copy = ExperienceReplay(capacity=20)
     copy.load_state_dict(state)

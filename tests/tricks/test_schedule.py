@@ -1,51 +1,11 @@
 """TTUR and NCritic in real fits: learning rates, schedulers, resume, D steps per iteration."""
 
 import pytest
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional.latent import Latent
-from gan_tricks.models import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
+from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
 from gan_tricks.tricks.schedule import TTUR, NCritic
-
-BATCH = 16
-
-
-def make_module(**kwargs) -> GANModule:
-    torch.manual_seed(0)
-    defaults = dict(
-        generator=MLPGenerator(latent_dim=2, out_dim=2, width=16, depth=2),
-        discriminator=MLPDiscriminator(in_dim=2, width=16, depth=2),
-        latent=Latent(dim=2),
-    )
-    return GANModule(**{**defaults, **kwargs})
-
-
-def fit(module: GANModule, steps: int, callbacks=(), ckpt_path=None) -> pl.Trainer:
-    data = DataLoader(TensorDataset(torch.randn(BATCH * 8, 2)), batch_size=BATCH, drop_last=True)
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-    )
-    # Our own checkpoint: its hyperparameters hold a Latent, which weights_only refuses.
-    trainer.fit(module, train_dataloaders=data, ckpt_path=ckpt_path, weights_only=False)
-    return trainer
-
-
-class DStepLog(pl.Callback):
-    def __init__(self):
-        self.d_steps = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.d_steps.append(int(pl_module.signals["d_steps"]))
 
 
 def halving(opt):
@@ -53,14 +13,14 @@ def halving(opt):
 
 
 def test_ttur_sets_both_learning_rates_in_a_fit():
-    trainer = fit(make_module(), 2, callbacks=[TTUR(g_lr=1e-4, d_lr=4e-4)])
+    trainer = fit_briefly(tiny_gan_module(), 2, callbacks=[TTUR(g_lr=1e-4, d_lr=4e-4)])
     opt_g, opt_d = trainer.optimizers
     assert opt_g.param_groups[0]["lr"] == 1e-4 and opt_d.param_groups[0]["lr"] == 4e-4
 
 
 def test_ttur_moves_the_schedulers_base_rates():
-    module = make_module(g_scheduler=halving, d_scheduler=halving)
-    trainer = fit(module, 3, callbacks=[TTUR(g_lr=1e-4, d_lr=4e-4)])
+    module = tiny_gan_module(g_scheduler=halving, d_scheduler=halving)
+    trainer = fit_briefly(module, 3, callbacks=[TTUR(g_lr=1e-4, d_lr=4e-4)])
     opt_g, opt_d = trainer.optimizers
     assert opt_g.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.5**3)
     assert opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * 0.5**3)
@@ -70,10 +30,10 @@ def test_ttur_moves_the_schedulers_base_rates():
 
 
 def test_ttur_resume_continues_the_schedule_without_applying_twice(tmp_path):
-    trainer = fit(make_module(g_scheduler=halving), 2, callbacks=[TTUR(1e-4, 4e-4)])
+    trainer = fit_briefly(tiny_gan_module(g_scheduler=halving), 2, callbacks=[TTUR(1e-4, 4e-4)])
     trainer.save_checkpoint(tmp_path / "two.ckpt")
-    resumed = fit(
-        make_module(g_scheduler=halving),
+    resumed = fit_briefly(
+        tiny_gan_module(g_scheduler=halving),
         4,
         callbacks=[TTUR(1e-4, 4e-4)],
         ckpt_path=tmp_path / "two.ckpt",
@@ -90,23 +50,23 @@ def test_ttur_bad_rates():
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_fixed_n_critic_takes_n_d_steps_per_iteration(n):
-    log = DStepLog()
-    module = make_module()
-    fit(module, 2, callbacks=[NCritic(n=n), log])
-    assert log.d_steps == [n, n]
+    log = SignalHistory()
+    module = tiny_gan_module()
+    fit_briefly(module, 2, callbacks=[NCritic(n=n), log])
+    assert log.series("d_steps") == [n, n]
     assert module.signals["d_steps"].item() == n
 
 
 @pytest.mark.parametrize("threshold, expected", [(-1e9, 4), (1e9, 1)])
 def test_adaptive_n_critic_trains_d_while_its_loss_is_high_up_to_the_cap(threshold, expected):
-    log = DStepLog()
+    log = SignalHistory()
     trick = NCritic(n=5, adaptive=True, threshold=threshold, max_steps=4)
-    fit(make_module(), 2, callbacks=[trick, log])
-    assert log.d_steps == [expected, expected]
+    fit_briefly(tiny_gan_module(), 2, callbacks=[trick, log])
+    assert log.series("d_steps") == [expected, expected]
 
 
 def test_adaptive_n_critic_stops_when_the_loss_falls_below_the_threshold():
-    log, losses = DStepLog(), []
+    log, losses = SignalHistory(), []
 
     class Spy(NCritic):
         def wants_more_d_steps(self, module, d_steps_done, d_loss):
@@ -114,9 +74,11 @@ def test_adaptive_n_critic_stops_when_the_loss_falls_below_the_threshold():
             return super().wants_more_d_steps(module, d_steps_done, d_loss)
 
     # The non-saturating D loss starts near 2 log 2 = 1.39; stop once it is below 1.4.
-    fit(make_module(), 3, callbacks=[Spy(n=5, adaptive=True, threshold=1.4, max_steps=5), log])
+    fit_briefly(
+        tiny_gan_module(), 3, callbacks=[Spy(n=5, adaptive=True, threshold=1.4, max_steps=5), log]
+    )
     steps = iter(losses)
-    for taken in log.d_steps:
+    for taken in map(int, log.series("d_steps")):
         seen = [next(steps) for _ in range(taken)]
         assert all(loss > 1.4 for loss in seen[:-1])
         assert seen[-1] <= 1.4 or taken == 5
@@ -124,7 +86,7 @@ def test_adaptive_n_critic_stops_when_the_loss_falls_below_the_threshold():
 
 def test_n_critic_that_disagrees_with_the_model_is_one_sentence():
     with pytest.raises(ConfigError, match=r"model.n_critic \(2\) and NCritic n \(5\) disagree"):
-        fit(make_module(n_critic=2), 1, callbacks=[NCritic(n=5)])
+        fit_briefly(tiny_gan_module(n_critic=2), 1, callbacks=[NCritic(n=5)])
 
 
 @pytest.mark.parametrize(
