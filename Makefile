@@ -34,7 +34,8 @@ lint: $(VENV)/.installed-dev
 
 # The plain-GAN baseline table of the README (5 seeds on ring8 and grid25).
 baseline: $(VENV)/.installed
-	$(BIN)/python benchmarks/baseline.py --out docs/results/baseline.md
+	$(BIN)/python benchmarks/recipes.py --recipes recipes/ring8.yaml,recipes/grid25.yaml \
+		--seeds 5 --runs-root runs/baseline --out docs/results/baseline.md --title "Plain-GAN baseline"
 
 # Every trick recipe on grid25, 3 seeds, 4,000 iterations each (about 35 min on 2 cores).
 TRICK_RECIPES = recipes/grid25.yaml,$(shell grep -l Toy2D recipes/tricks/*.yaml | paste -sd, -)
