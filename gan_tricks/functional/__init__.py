@@ -43,13 +43,18 @@ from gan_tricks.functional.penalties import (
     lecam_penalty,
 )
 from gan_tricks.functional.replay import ReplayBuffer, replay_mix
-from gan_tricks.functional.schedule import set_learning_rates, wants_more_critic_steps
+from gan_tricks.functional.schedule import (
+    DelayedLinearDecay,
+    set_learning_rates,
+    wants_more_critic_steps,
+)
 
 __all__ = [
     "DISCRIMINATOR_REDUCTIONS",
     "DISTRIBUTIONS",
     "LOSSES",
     "PENALTY_KINDS",
+    "DelayedLinearDecay",
     "GANLoss",
     "Latent",
     "ReplayBuffer",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 
 from gan_tricks.errors import ConfigError
 
-__all__ = ["set_learning_rates", "wants_more_critic_steps"]
+__all__ = ["DelayedLinearDecay", "set_learning_rates", "wants_more_critic_steps"]
 
 
 def set_learning_rates(optimizer: Optimizer, lr: float, schedulers: Iterable = ()) -> None:
@@ -55,3 +56,44 @@ def wants_more_critic_steps(
         return d_steps_done < n
     cap = n if max_steps is None else max_steps
     return d_steps_done < cap and float(d_loss) > threshold
+
+
+class DelayedLinearDecay(LRScheduler):
+    """Hold the learning rate for ``start`` iterations, then decay it linearly to ``end_factor``.
+
+    The rate is ``base_lr`` until iteration ``start``, falls linearly to ``end_factor * base_lr``
+    at ``total_iters`` and stays there. On the 2D mixtures the players circle the modes while
+    the rate is high; letting both rates go to 0 at the end is what settles G *on* the modes
+    (the late linear decay of BigGAN-style and StyleGAN-style schedules; "anneal the learning
+    rate" in the folklore). ``torch.optim.lr_scheduler.SequentialLR`` of ``ConstantLR`` and
+    ``LinearLR`` does the same, but cannot be written in a YAML recipe.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_iters: int,
+        start: int = 0,
+        end_factor: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if not 0 <= start < total_iters:
+            raise ConfigError(
+                f"DelayedLinearDecay needs 0 <= start < total_iters (got start={start}, "
+                f"total_iters={total_iters})."
+            )
+        if not 0 <= end_factor <= 1:
+            raise ConfigError(f"end_factor must be in [0, 1] (got {end_factor}).")
+        self.total_iters = total_iters
+        self.start = start
+        self.end_factor = end_factor
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, iteration: int) -> float:
+        """The multiplier of the base rate at ``iteration`` (0-based)."""
+        progress = (iteration - self.start) / (self.total_iters - self.start)
+        progress = min(max(progress, 0.0), 1.0)
+        return 1.0 - (1.0 - self.end_factor) * progress
+
+    def get_lr(self) -> list[float]:
+        return [base * self.factor(self.last_epoch) for base in self.base_lrs]

@@ -5,7 +5,11 @@ import torch
 from torch import nn
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional.schedule import set_learning_rates, wants_more_critic_steps
+from gan_tricks.functional.schedule import (
+    DelayedLinearDecay,
+    set_learning_rates,
+    wants_more_critic_steps,
+)
 
 
 def adam(lr=1e-3, groups=1):
@@ -81,3 +85,44 @@ def test_adaptive_critic_steps_follow_the_loss_up_to_the_cap():
     assert not wants_more_critic_steps(5, 2.0, 5, threshold=1.0)  # cap defaults to n
     assert wants_more_critic_steps(5, 2.0, 5, threshold=1.0, max_steps=8)
     assert not wants_more_critic_steps(8, 2.0, 5, threshold=1.0, max_steps=8)
+
+
+def test_delayed_linear_decay_holds_then_falls_linearly_to_the_end_factor():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.4)
+    scheduler = DelayedLinearDecay(opt, total_iters=10, start=6, end_factor=0.25)
+    rates = []
+    for _ in range(14):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    # Held for 6 iterations, then 4 equal steps from 0.4 down to 0.1, then flat.
+    expected = [0.4] * 7 + [0.4 - 0.075 * k for k in range(1, 5)] + [0.1] * 3
+    assert rates == pytest.approx(expected)
+
+
+def test_delayed_linear_decay_resumes_from_its_state_dict():
+    def build():
+        opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return opt, DelayedLinearDecay(opt, total_iters=8, start=2)
+
+    opt, scheduler = build()
+    for _ in range(5):
+        opt.step()
+        scheduler.step()
+    state = scheduler.state_dict()
+    opt2, scheduler2 = build()
+    scheduler2.load_state_dict(state)
+    opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"]
+    opt.step()
+    opt2.step()
+    scheduler.step()
+    scheduler2.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(1 - 4 / 6)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"])
+
+
+@pytest.mark.parametrize("kwargs", [{"start": 8}, {"start": -1}, {"end_factor": 1.5}])
+def test_delayed_linear_decay_rejects_bad_settings(kwargs):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ConfigError):
+        DelayedLinearDecay(opt, total_iters=8, **{"start": 0, **kwargs})
