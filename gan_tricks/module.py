@@ -108,6 +108,9 @@ class GANModule(pl.LightningModule):
         for name, factory in self.optimizer_factories.items():
             _check_optimizer(name, factory)
         self.signals: dict[str, Tensor] = {}
+        # The current G step's latent codes and G's output before any trick transforms them.
+        self.g_latent: Tensor | None = None
+        self.g_fake: Tensor | None = None
         self._tricks: list[Trick] = []
         self._term_names: set[str] = set()
 
@@ -263,7 +266,11 @@ class GANModule(pl.LightningModule):
 
     def _generator_step(self, real: Tensor, opt_g) -> dict[str, Tensor]:
         self.toggle_optimizer(opt_g)
-        fake = self.generator(self.latent.sample(len(real), device=self.device))
+        z = self.latent.sample(len(real), device=self.device)
+        fake = self.generator(z)
+        # A trick whose G term needs the codes or G's raw output (before packing, augmentation
+        # or noise) reads them here: MixtureClassifier does.
+        self.g_latent, self.g_fake = z, fake
         fake_in = self._apply_tricks("transform_fake", fake, "g")
         if self.loss.g_needs_real or not self.separate_batches:
             real_in = self._apply_tricks("transform_real", real, "g")

@@ -245,3 +245,21 @@ def test_generator_that_does_not_match_the_data_is_one_sentence():
 
     with pytest.raises(ConfigError, match=r"makes samples of shape \(2,\) but the data has"):
         fit_briefly(tiny_gan_module(), 1, data=Points())
+
+
+def test_signals_reach_the_logger_on_logging_steps_and_module_signals_every_step(tmp_path):
+    from pytorch_lightning.loggers import CSVLogger
+
+    from gan_tricks.testing import SignalHistory
+
+    history = SignalHistory()
+    logger = CSVLogger(tmp_path, name="", version="")
+    fit_briefly(tiny_gan_module(), 10, [history], logger=logger, log_every_n_steps=4)
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    header, lines = rows[0].split(","), [r.split(",") for r in rows[1:]]
+    logged = {int(line[header.index("step")]): line for line in lines}
+    assert sorted(logged) == [3, 7]
+    assert len(history.rows) == 10
+    # The row logged at step 7 is the eighth iteration's signals, not a stale value.
+    d_loss = float(logged[7][header.index("train/d_loss")])
+    assert d_loss == pytest.approx(history.rows[7]["d_loss"].item(), rel=1e-6)

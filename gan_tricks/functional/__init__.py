@@ -18,6 +18,7 @@ from gan_tricks.functional.labels import flip_labels, one_sided_labels, smooth_l
 from gan_tricks.functional.latent import (
     DISTRIBUTIONS,
     Latent,
+    latent_categories,
     sample_latent,
     slerp,
     truncate_latent,
@@ -76,6 +77,7 @@ __all__ = [
     "get_loss",
     "gradient_penalty",
     "instance_noise_sigma",
+    "latent_categories",
     "lazy_regularization_weight",
     "lecam_penalty",
     "one_sided_labels",

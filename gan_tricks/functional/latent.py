@@ -21,14 +21,28 @@ class Latent:
     ``uniform`` is U(-1, 1)^dim, DCGAN's original choice; ``spherical`` draws a Gaussian and
     projects it onto the sphere of radius sqrt(dim), where almost all Gaussian mass lies in
     high dimension (White 2016, "Sampling generative networks").
+
+    ``categories`` K > 0 prepends a one-hot code of a uniformly drawn category to the
+    continuous part, so G sees ``K + dim`` inputs (set the generator's ``latent_dim`` to
+    ``size``). Each category can then map to its own region of the data: a mixture of K
+    generators that share every weight but the first layer's (MGAN's parameter sharing, Hoang
+    et al. 2018; InfoGAN's categorical code, Chen et al. 2016). A disconnected target, such
+    as the 25 Gaussians of grid25, needs no samples bridging its modes then.
+    :func:`latent_categories` reads the category back; ``MixtureClassifier`` keeps categories
+    apart.
     """
 
     dim: int = 64
     distribution: str = "gaussian"
+    categories: int = 0
 
     def __post_init__(self) -> None:
         if self.dim < 1:
             raise ConfigError(f"latent.dim must be a positive integer (got {self.dim}).")
+        if isinstance(self.categories, bool) or self.categories < 0 or self.categories == 1:
+            raise ConfigError(
+                f"latent.categories must be 0 (none) or at least 2 (got {self.categories})."
+            )
         if self.distribution not in DISTRIBUTIONS:
             raise ConfigError(
                 f"latent.distribution must be one of {', '.join(DISTRIBUTIONS)} "
@@ -46,7 +60,26 @@ class Latent:
         z = sample_latent(n, self.dim, self.distribution, device=device, generator=generator)
         if truncation is not None:
             z = truncate_latent(z, truncation, self.distribution, generator=generator)
+        if self.categories:
+            drawn = torch.randint(self.categories, (n,), generator=generator)
+            one_hot = torch.nn.functional.one_hot(drawn, self.categories).to(z)
+            z = torch.cat([one_hot, z], dim=1)
         return z
+
+    @property
+    def size(self) -> int:
+        """The width of a code: ``categories + dim`` (the generator's ``latent_dim``)."""
+        return self.categories + self.dim
+
+
+def latent_categories(z: Tensor, categories: int) -> Tensor:
+    """The category (N,) of codes drawn by a ``Latent`` with ``categories`` > 0."""
+    if categories < 2 or z.dim() != 2 or z.shape[1] <= categories:
+        raise ConfigError(
+            f"latent_categories needs codes (N, categories + dim) with categories >= 2 (got "
+            f"shape {tuple(z.shape)} and categories={categories})."
+        )
+    return z[:, :categories].argmax(dim=1)
 
 
 def sample_latent(

@@ -64,8 +64,8 @@ class DelayedLinearDecay(LRScheduler):
     The rate is ``base_lr`` until iteration ``start``, falls linearly to ``end_factor * base_lr``
     at ``total_iters`` and stays there. On the 2D mixtures the players circle the modes while
     the rate is high; letting both rates go to 0 at the end is what settles G *on* the modes
-    (the late linear decay of BigGAN-style and StyleGAN-style schedules; "anneal the learning
-    rate" in the folklore). ``torch.optim.lr_scheduler.SequentialLR`` of ``ConstantLR`` and
+    (CycleGAN and pix2pix, Zhu et al. 2017 and Isola et al. 2017, hold the rate for half of
+    training and decay it linearly to 0 over the other half). ``SequentialLR`` of ``ConstantLR`` and
     ``LinearLR`` does the same, but cannot be written in a YAML recipe.
     """
 

@@ -11,6 +11,7 @@ from gan_tricks.tricks.constraints import SpectralNorm, WeightClipping
 from gan_tricks.tricks.ema import GeneratorEMA
 from gan_tricks.tricks.input_range import InputRangeCheck
 from gan_tricks.tricks.labels import LabelFlipping, LabelSmoothing
+from gan_tricks.tricks.mixture import MixtureClassifier
 from gan_tricks.tricks.noise import GeneratorLayerNoise, InstanceNoise
 from gan_tricks.tricks.packing import Packing
 from gan_tricks.tricks.penalties import GradientPenalty, LeCam
@@ -32,6 +33,7 @@ __all__ = [
     "LabelFlipping",
     "LabelSmoothing",
     "LeCam",
+    "MixtureClassifier",
     "NCritic",
     "Packing",
     "SpectralNorm",

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional import Latent, sample_latent, slerp
+from gan_tricks.functional import Latent, latent_categories, sample_latent, slerp
 from gan_tricks.functional.latent import truncate_latent
 
 
@@ -70,3 +70,27 @@ def test_truncation_leaves_non_gaussian_codes_alone_and_rejects_bad_thresholds()
 def test_latent_sample_applies_truncation():
     z = Latent(8).sample(2000, generator=torch.Generator().manual_seed(0), truncation=0.5)
     assert z.abs().max() <= 0.5
+
+
+def test_categorical_codes_are_one_hot_uniform_and_prepended():
+    latent = Latent(dim=3, categories=5)
+    z = latent.sample(20_000, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (20_000, 8) and latent.size == 8
+    one_hot = z[:, :5]
+    assert torch.equal(one_hot.sum(1), torch.ones(20_000))
+    assert set(one_hot.unique().tolist()) == {0.0, 1.0}
+    shares = torch.bincount(latent_categories(z, 5), minlength=5) / 20_000
+    assert shares.sub(0.2).abs().max() < 0.015
+    assert z[:, 5:].std().item() == pytest.approx(1.0, abs=0.03)
+
+
+def test_truncation_leaves_the_category_alone():
+    z = Latent(dim=2, categories=3).sample(500, truncation=0.5)
+    assert z[:, 3:].abs().max() <= 0.5
+    assert torch.equal(z[:, :3].sum(1), torch.ones(500))
+
+
+@pytest.mark.parametrize("categories", [1, -2])
+def test_one_category_or_fewer_is_refused(categories):
+    with pytest.raises(ConfigError, match="categories"):
+        Latent(dim=2, categories=categories)

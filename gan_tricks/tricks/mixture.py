@@ -1,0 +1,134 @@
+"""MGAN's classifier: the members of a mixture of generators must make different samples."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional.latent import latent_categories
+from gan_tricks.models.ensemble import GeneratorMixture
+from gan_tricks.tricks.base import Trick
+
+if TYPE_CHECKING:
+    from gan_tricks.module import GANModule
+
+
+def build_mixture_classifier(
+    in_features: int, members: int, width: int = 128, depth: int = 2
+) -> nn.Sequential:
+    """An MLP from flattened samples to ``members`` logits (``depth`` hidden layers)."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    features = in_features
+    for _ in range(depth):
+        layers += [nn.Linear(features, width), nn.LeakyReLU(0.2)]
+        features = width
+    layers.append(nn.Linear(features, members))
+    return nn.Sequential(*layers)
+
+
+class MixtureClassifier(Trick):
+    """A classifier C learns which member of a mixture of generators made each fake, and G is
+    trained to make that easy: G's loss gains ``weight * CE(C(G(z)), member(z))`` (MGAN, Hoang
+    et al. 2018, "MGAN: training generative adversarial nets with multiple generators"; the
+    categorical code of InfoGAN, Chen et al. 2016, is the same term).
+
+    Without it the members of a mixture may all settle on the same modes; with it they must
+    make distinguishable samples, while D makes each of them realistic, so the members spread
+    over the modes. The mixture is either a latent with ``categories`` K (``latent:
+    {categories: 25}``: one network whose first layer sees a one-hot member code, MGAN's
+    parameter sharing) or a ``GeneratorMixture`` (the member is its routing of z).
+
+    C is an MLP on flattened samples, ``module.mixture_classifier`` (in the module's state
+    dict, so checkpoints carry it), trained by its own Adam on the same term after every G
+    step. The term is logged as ``g_penalty/MixtureClassifier``; at chance it is log K.
+
+    Args:
+        weight: beta of MGAN, the term's weight in G's loss (0.1 on grid25).
+        width, depth: C's hidden layers.
+        lr: C's Adam learning rate (betas 0.5, 0.999).
+    """
+
+    def __init__(self, weight: float = 0.1, width: int = 128, depth: int = 2, lr: float = 5e-4):
+        if not weight > 0:
+            raise ConfigError(f"MixtureClassifier weight must be > 0 (got {weight}).")
+        if width < 1 or depth < 0:
+            raise ConfigError(
+                f"MixtureClassifier needs width >= 1 and depth >= 0 (got {width}, {depth})."
+            )
+        if not lr > 0:
+            raise ConfigError(f"MixtureClassifier lr must be > 0 (got {lr}).")
+        self.weight = weight
+        self.width = width
+        self.depth = depth
+        self.lr = lr
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._pending_optimizer_state: dict[str, Any] | None = None
+
+    @staticmethod
+    def members(module: GANModule) -> int:
+        """How many generators the module's mixture has (0: it is not a mixture)."""
+        if module.latent.categories:
+            return module.latent.categories
+        if isinstance(module.generator, GeneratorMixture):
+            return len(module.generator.members)
+        return 0
+
+    @staticmethod
+    def member_of(module: GANModule, z: Tensor) -> Tensor:
+        """The member (N,) that made the sample of each code in ``z``."""
+        if module.latent.categories:
+            return latent_categories(z, module.latent.categories)
+        return module.generator.route(z)
+
+    def configure_networks(self, module: GANModule) -> None:
+        members = self.members(module)
+        if members < 2:
+            raise ConfigError(
+                "MixtureClassifier needs a mixture of generators: set latent.categories (>= 2) "
+                "or use a GeneratorMixture."
+            )
+        if isinstance(getattr(module, "mixture_classifier", None), nn.Module):
+            return
+        device = next(module.generator.parameters()).device
+        with torch.no_grad():
+            was_training = module.generator.training
+            module.generator.eval()
+            sample = module.generator(module.latent.sample(2, device=device))
+            module.generator.train(was_training)
+        in_features = math.prod(sample.shape[1:])
+        classifier = build_mixture_classifier(in_features, members, self.width, self.depth)
+        module.add_module("mixture_classifier", classifier.to(sample.device))
+
+    def g_penalty(self, module: GANModule, fake: Tensor, fake_logits: Tensor) -> Tensor:
+        # C reads G's raw samples: ``fake`` may be packed or augmented by other tricks.
+        logits = module.mixture_classifier(module.g_fake)
+        return self.weight * F.cross_entropy(logits, self.member_of(module, module.g_latent))
+
+    def after_g_step(self, module: GANModule) -> None:
+        # The G step's backward left C's gradients of the same term: C descends it too.
+        optimizer = self._classifier_optimizer(module)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def _classifier_optimizer(self, module: GANModule) -> torch.optim.Optimizer:
+        if self._optimizer is None:
+            params = module.mixture_classifier.parameters()
+            self._optimizer = torch.optim.Adam(params, lr=self.lr, betas=(0.5, 0.999))
+            if self._pending_optimizer_state is not None:
+                self._optimizer.load_state_dict(self._pending_optimizer_state)
+                self._pending_optimizer_state = None
+        return self._optimizer
+
+    def state_dict(self) -> dict[str, Any]:
+        if self._optimizer is not None:
+            return {"optimizer": self._optimizer.state_dict()}
+        return {"optimizer": self._pending_optimizer_state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._optimizer = None
+        self._pending_optimizer_state = state_dict.get("optimizer")

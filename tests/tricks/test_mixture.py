@@ -1,0 +1,72 @@
+"""MixtureClassifier: MGAN's term by hand, C learns the members, and it needs a mixture."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.functional import Latent, latent_categories
+from gan_tricks.models import GeneratorMixture, MLPGenerator
+from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
+from gan_tricks.tricks import MixtureClassifier
+
+K = 4
+
+
+def categorical_module(**overrides):
+    return tiny_gan_module(
+        g_options={"latent_dim": K + 2}, latent=Latent(dim=2, categories=K), **overrides
+    )
+
+
+def test_penalty_is_weight_times_the_cross_entropy_of_the_member():
+    module = categorical_module()
+    trick = MixtureClassifier(weight=0.3, width=8, depth=1)
+    trick.configure_networks(module)
+    trick.configure_networks(module)  # idempotent: the same classifier stays
+    classifier = module.mixture_classifier
+    z = module.latent.sample(32, generator=torch.Generator().manual_seed(1))
+    module.g_latent, module.g_fake = z, module.generator(z)
+    expected = 0.3 * F.cross_entropy(classifier(module.g_fake), z[:, :K].argmax(1))
+    packed = module.g_fake.reshape(16, 4)  # what the hook receives may be packed: unused
+    assert trick.g_penalty(module, packed, torch.zeros(16)).item() == pytest.approx(expected.item())
+    assert module.mixture_classifier is classifier
+
+
+def test_the_classifier_learns_which_member_made_each_sample():
+    module = categorical_module()
+    history = SignalHistory()
+    fit_briefly(module, 300, [MixtureClassifier(weight=1.0), history])
+    z = module.latent.sample(2000, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        predicted = module.mixture_classifier(module.generator(z)).argmax(1)
+    accuracy = (predicted == latent_categories(z, K)).float().mean().item()
+    assert accuracy > 0.9  # chance is 1 / K
+    first, last = (history.rows[i]["g_penalty/MixtureClassifier"].item() for i in (0, -1))
+    assert first == pytest.approx(math.log(K), rel=0.2)
+    assert last < 0.3 * first
+
+
+def test_a_generator_mixture_is_classified_by_its_routing():
+    torch.manual_seed(0)
+    members = [MLPGenerator(latent_dim=2, out_dim=2, width=8, depth=1) for _ in range(3)]
+    module = tiny_gan_module(generator=GeneratorMixture(members))
+    trick = MixtureClassifier()
+    trick.configure_networks(module)
+    assert trick.members(module) == 3
+    z = module.latent.sample(64)
+    assert torch.equal(trick.member_of(module, z), module.generator.route(z))
+    assert module.mixture_classifier[-1].out_features == 3
+
+
+def test_a_single_generator_is_refused_in_one_sentence():
+    with pytest.raises(ConfigError, match="needs a mixture of generators"):
+        fit_briefly(tiny_gan_module(), 1, [MixtureClassifier()])
+
+
+@pytest.mark.parametrize("kwargs", [{"weight": 0}, {"width": 0}, {"lr": -1.0}])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ConfigError):
+        MixtureClassifier(**kwargs)
