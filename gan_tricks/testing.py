@@ -34,11 +34,31 @@ __all__ = [
     "BatchRecorder",
     "SeenBatch",
     "SignalHistory",
+    "assert_logit_sees_the_batch",
     "fit_briefly",
     "random_points",
     "tiny_gan_module",
     "tiny_image_gan_module",
 ]
+
+
+def assert_logit_sees_the_batch(discriminator: torch.nn.Module, samples: Tensor) -> Tensor:
+    """Check that D's logit for sample 0 changes when the rest of the batch collapses onto it.
+
+    A D with batch statistics (``MinibatchStdDev``, minibatch discrimination) must see a
+    collapsed batch; a plain D must not. Also checks one logit per sample and a gradient for
+    every parameter. Returns the logits of ``samples`` (at least 2 of them).
+    """
+    collapsed = samples.clone()
+    collapsed[1:] = samples[:1]
+    logits = discriminator(samples)
+    assert logits.shape == (len(samples),), f"one logit per sample expected, got {logits.shape}"
+    assert not torch.allclose(logits[0], discriminator(collapsed)[0]), (
+        "the logit of sample 0 does not depend on the rest of the batch"
+    )
+    logits.sum().backward()
+    assert all(p.grad is not None for p in discriminator.parameters()), "a parameter has no grad"
+    return logits
 
 
 def tiny_gan_module(

@@ -13,7 +13,7 @@ from gan_tricks.errors import ConfigError
 from gan_tricks.layers import check_at_least, init_weights, make_activation, make_norm
 from gan_tricks.layers.minibatch import MinibatchStdDev
 
-__all__ = ["MLPDiscriminator", "MLPGenerator"]
+__all__ = ["MLPDiscriminator", "MLPGenerator", "hidden_layers"]
 
 
 def check_dropout(dropout: float) -> None:
@@ -24,7 +24,7 @@ def check_dropout(dropout: float) -> None:
         )
 
 
-def _hidden_layers(
+def hidden_layers(
     in_dim: int,
     width: int,
     depth: int,
@@ -33,6 +33,7 @@ def _hidden_layers(
     negative_slope: float = 0.2,
     dropout: float = 0.0,
 ) -> list[nn.Module]:
+    """``depth`` blocks of Linear, norm and activation (and dropout), each ``width`` wide."""
     layers: list[nn.Module] = []
     for index in range(depth):
         layers += [
@@ -75,7 +76,7 @@ class MLPGenerator(nn.Module):
         self.latent_dim = latent_dim
         self.out_dim = out_dim
         self.net = nn.Sequential(
-            *_hidden_layers(latent_dim, width, depth, norm, activation, dropout=dropout),
+            *hidden_layers(latent_dim, width, depth, norm, activation, dropout=dropout),
             nn.Linear(width, out_dim),
             make_activation(out_activation, arg_name="out_activation"),
         )
@@ -117,7 +118,7 @@ class MLPDiscriminator(nn.Module):
         # Only built when on, so default models keep their layer indices (and checkpoints).
         batch_stats = [MinibatchStdDev(minibatch_std)] if minibatch_std else []
         self.net = nn.Sequential(
-            *_hidden_layers(in_dim, width, depth, norm, activation, negative_slope),
+            *hidden_layers(in_dim, width, depth, norm, activation, negative_slope),
             *batch_stats,
             nn.Linear(width + len(batch_stats), 1),
         )

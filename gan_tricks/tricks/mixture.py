@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import latent_categories
 from gan_tricks.models.ensemble import GeneratorMixture
+from gan_tricks.models.mlp import hidden_layers
 from gan_tricks.tricks.base import Trick
 
 if TYPE_CHECKING:
@@ -22,13 +23,11 @@ def build_mixture_classifier(
     in_features: int, members: int, width: int = 128, depth: int = 2
 ) -> nn.Sequential:
     """An MLP from flattened samples to ``members`` logits (``depth`` hidden layers)."""
-    layers: list[nn.Module] = [nn.Flatten()]
-    features = in_features
-    for _ in range(depth):
-        layers += [nn.Linear(features, width), nn.LeakyReLU(0.2)]
-        features = width
-    layers.append(nn.Linear(features, members))
-    return nn.Sequential(*layers)
+    return nn.Sequential(
+        nn.Flatten(),
+        *hidden_layers(in_features, width, depth, norm="none", activation="leaky_relu"),
+        nn.Linear(width, members),
+    )
 
 
 class MixtureClassifier(Trick):
@@ -56,9 +55,9 @@ class MixtureClassifier(Trick):
     def __init__(self, weight: float = 0.1, width: int = 128, depth: int = 2, lr: float = 5e-4):
         if not weight > 0:
             raise ConfigError(f"MixtureClassifier weight must be > 0 (got {weight}).")
-        if width < 1 or depth < 0:
+        if width < 1 or depth < 1:
             raise ConfigError(
-                f"MixtureClassifier needs width >= 1 and depth >= 0 (got {width}, {depth})."
+                f"MixtureClassifier needs width >= 1 and depth >= 1 (got {width}, {depth})."
             )
         if not lr > 0:
             raise ConfigError(f"MixtureClassifier lr must be > 0 (got {lr}).")

@@ -7,6 +7,7 @@ from torch import nn
 from gan_tricks.errors import ConfigError
 from gan_tricks.layers import DOWNSAMPLES, NORMS, UPSAMPLES
 from gan_tricks.models import DCGANDiscriminator, DCGANGenerator
+from gan_tricks.testing import assert_logit_sees_the_batch
 
 IMAGE_SIZES = [8, 16, 32, 64]
 
@@ -144,14 +145,7 @@ def test_minibatch_std_makes_a_logit_depend_on_the_rest_of_the_batch():
     discriminator = DCGANDiscriminator(
         image_size=8, channels=1, width=8, norm="none", minibatch_std=4
     )
-    images = torch.randn(4, 1, 8, 8)
-    others = images.clone()
-    others[1:] = images[:1]  # a collapsed batch around sample 0
-    logits = discriminator(images)
-    assert logits.shape == (4,)
-    assert not torch.allclose(logits[0], discriminator(others)[0])
-    logits.sum().backward()
-    assert all(p.grad is not None for p in discriminator.parameters())
+    assert_logit_sees_the_batch(discriminator, torch.randn(4, 1, 8, 8))
 
 
 def test_negative_minibatch_std_raises():

@@ -6,6 +6,7 @@ from torch import nn
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.models import MLPDiscriminator, MLPGenerator
+from gan_tricks.testing import assert_logit_sees_the_batch
 
 
 def test_shapes():
@@ -127,10 +128,8 @@ def test_minibatch_std_makes_a_logit_depend_on_the_rest_of_the_batch():
     plain = MLPDiscriminator(width=8, depth=2)
     torch.testing.assert_close(plain(x)[0], plain(others)[0])
     with_std = MLPDiscriminator(width=8, depth=2, minibatch_std=4)
-    assert with_std(x).shape == (8,)
     assert not torch.allclose(with_std(x)[0], with_std(others)[0])
-    with_std(x).sum().backward()
-    assert all(p.grad is not None for p in with_std.parameters())
+    assert_logit_sees_the_batch(with_std, x)
 
 
 def test_negative_minibatch_std_raises():

@@ -66,7 +66,7 @@ def test_a_single_generator_is_refused_in_one_sentence():
         fit_briefly(tiny_gan_module(), 1, [MixtureClassifier()])
 
 
-@pytest.mark.parametrize("kwargs", [{"weight": 0}, {"width": 0}, {"lr": -1.0}])
+@pytest.mark.parametrize("kwargs", [{"weight": 0}, {"width": 0}, {"depth": 0}, {"lr": -1.0}])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):
         MixtureClassifier(**kwargs)
