@@ -9,6 +9,8 @@ samples, high quality within 3 std, reverse KL over modes), the stacked-digits p
 samples, 1,000 modes) on stacked digits. Time per step comes from the run's ``timing.json``
 (training loop only, start-up excluded) and is compared with the ``--baseline`` recipe's, which
 ran in the same batch under the same load. Runs go ``--jobs`` at a time, one thread each.
+With ``--on BASE``, each recipe is an overlay given after BASE (``--config BASE --config
+OVERLAY``): the one trick it switches on, measured on BASE's data and networks.
 Results: ``OUT.md`` (per-recipe means and spreads, then every run) and ``OUT.csv`` beside it,
 which grows one row per finished run; ``--table-only`` rebuilds the Markdown from the CSV.
 """
@@ -43,11 +45,16 @@ FIELDS = (
 )
 
 
-def run_one(recipe: str, seed: int, runs_root: Path, extra: list[str]) -> dict:
+def run_one(
+    recipe: str, seed: int, runs_root: Path, extra: list[str], base: str | None = None
+) -> dict:
     name = f"{Path(recipe).stem}-seed{seed}"
+    configs = ["--config", recipe]
+    if base and Path(base).resolve() != Path(recipe).resolve():
+        configs = ["--config", base, *configs]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     fit = [
-        *CLI, "fit", "--config", recipe,
+        *CLI, "fit", *configs,
         "--seed_everything", str(seed), "--data.init_args.seed", str(seed),
         "--name", name, "--overwrite", "true", "--wandb", "off",
         "--trainer.default_root_dir", str(runs_root),
@@ -146,6 +153,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--baseline", default=None, help="recipe whose time per step is 1.00x")
+    parser.add_argument(
+        "--on", default=None, metavar="BASE", help="run each recipe as an overlay on BASE"
+    )
     parser.add_argument("--runs-root", default="runs/bench")
     parser.add_argument("--out", required=True, help="OUT.md (OUT.csv is written beside it)")
     parser.add_argument("--title", default="Recipe benchmark")
@@ -168,7 +178,7 @@ def main() -> None:
             writer.writeheader()
 
             def run_and_record(job: tuple[str, int]) -> None:
-                row = run_one(*job, runs_root, options.extra)
+                row = run_one(*job, runs_root, options.extra, options.on)
                 with lock:
                     writer.writerow(row)
                     handle.flush()

@@ -35,3 +35,34 @@ def test_trick_recipe_trains_and_loads(recipe, tmp_path, monkeypatch):
     module, _ = load_run(tmp_path / "r" / "checkpoints" / "last.ckpt")
     samples = module.sample(8, seed=0)
     assert len(samples) == 8 and samples.isfinite().all()
+
+
+STACKED_DIGITS = ROOT / "recipes" / "stacked_digits.yaml"
+OVERLAYS = ROOT / "benchmarks" / "overlays"
+STACKED_DIGITS_OVERLAYS = sorted((OVERLAYS / "stacked_digits").glob("*.yaml"))
+
+
+def test_the_stacked_digits_overlays_exist():
+    assert len(STACKED_DIGITS_OVERLAYS) >= 10
+
+
+@pytest.mark.parametrize("overlay", STACKED_DIGITS_OVERLAYS, ids=lambda p: p.stem)
+def test_stacked_digits_overlay_switches_its_trick_on(overlay, tmp_path, monkeypatch):
+    """Each overlay of the stacked-digits trick table merges into the base recipe and trains."""
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(STACKED_DIGITS), "--config", str(overlay)]
+    args += ["--name", "r", "--wandb", "off", "--data.init_args.num_samples", "256"]
+    args += ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 0
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    expected = yaml.safe_load(overlay.read_text())
+    for callback in (expected.get("trainer") or {}).get("callbacks") or []:
+        assert callback["class_path"] in {c["class_path"] for c in saved["trainer"]["callbacks"]}
+    for network, options in (expected.get("model") or {}).items():
+        if isinstance(options, dict):
+            for key, value in options["init_args"].items():
+                assert saved["model"][network]["init_args"][key] == value
+        else:
+            assert saved["model"][network] == options
+    assert saved["data"]["class_path"].endswith("StackedDigits")
