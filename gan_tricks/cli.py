@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -66,7 +67,7 @@ class GANTricksCLI(LightningCLI):
             "--overwrite",
             type=bool,
             default=False,
-            help="Allow writing into an existing run folder.",
+            help="Replace an existing run folder: its contents are deleted before the run starts.",
         )
         parser.set_defaults({"trainer.default_root_dir": "runs"})
 
@@ -87,6 +88,8 @@ class GANTricksCLI(LightningCLI):
                 f"the run folder {self.run_dir} already exists; choose another --name, "
                 "resume it with --ckpt_path last, or pass --overwrite true."
             )
+        if occupied and not resuming:
+            _clear_run_folder(self.run_dir)
         dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_none=False))
         # The tricks travel too: some change the networks' structure (spectral norm, an EMA
         # copy of G), which a checkpoint's weights only fit once they are applied again.
@@ -132,6 +135,21 @@ def _has_wandb_credentials() -> bool:
         return True
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def _clear_run_folder(run_dir: Path) -> None:
+    """Delete an earlier run's files, so that nothing of it is read back as this run's.
+
+    Lightning would otherwise write ``last-v1.ckpt`` beside the old ``last.ckpt``, and
+    ``alarms.jsonl`` and the W&B folder would mix two runs. Only a folder that a run made
+    (it holds ``config.yaml`` or ``checkpoints/``) is cleared.
+    """
+    if not ((run_dir / "config.yaml").is_file() or (run_dir / "checkpoints").is_dir()):
+        raise ConfigError(
+            f"--overwrite would delete {run_dir}, which does not look like a gan-tricks run "
+            "folder (no config.yaml or checkpoints/); choose another --name."
+        )
+    shutil.rmtree(run_dir)
 
 
 def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:

@@ -106,6 +106,31 @@ def test_existing_run_folder_is_not_overwritten(ring8_run):
     assert (ring8_run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == before
 
 
+def test_overwrite_replaces_the_whole_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", RING8, "--name", "r", "--wandb", "off", *FAST]
+    args += ["--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 0
+    (tmp_path / "r" / "alarms.jsonl").write_text("{}\n")  # something the next run must not keep
+    assert main([*args, "--overwrite", "true", "--trainer.max_steps", "20"]) == 0
+    # One checkpoint, of the second run: Lightning would have written last-v1.ckpt beside
+    # the first run's last.ckpt, and `gan-tricks evaluate last.ckpt` would read the old one.
+    assert [p.name for p in (tmp_path / "r" / "checkpoints").iterdir()] == ["last.ckpt"]
+    checkpoint = torch.load(tmp_path / "r" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 20
+    assert not (tmp_path / "r" / "alarms.jsonl").exists()
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.tex").write_text("keep me")
+    args = ["fit", "--config", RING8, "--name", "notes", "--overwrite", "true", *FAST]
+    assert main([*args, "--trainer.default_root_dir", str(tmp_path)]) == 2
+    assert "does not look like a gan-tricks run folder" in capsys.readouterr().err
+    assert (tmp_path / "notes" / "thesis.tex").read_text() == "keep me"
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
