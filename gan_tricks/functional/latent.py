@@ -30,11 +30,16 @@ class Latent:
     as the 25 Gaussians of grid25, needs no samples bridging its modes then.
     :func:`latent_categories` reads the category back; ``MixtureClassifier`` keeps categories
     apart.
+
+    ``codes`` C > 1 draws C such categorical codes independently (InfoGAN's several
+    categorical codes), so G sees ``C * K + dim`` inputs and has K^C members: on stacked
+    digits, three codes of 10 give one code per channel's digit.
     """
 
     dim: int = 64
     distribution: str = "gaussian"
     categories: int = 0
+    codes: int = 1
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -43,6 +48,10 @@ class Latent:
             raise ConfigError(
                 f"latent.categories must be 0 (none) or at least 2 (got {self.categories})."
             )
+        if isinstance(self.codes, bool) or self.codes < 1:
+            raise ConfigError(f"latent.codes must be at least 1 (got {self.codes}).")
+        if self.codes > 1 and not self.categories:
+            raise ConfigError("latent.codes > 1 needs latent.categories (the size of each code).")
         if self.distribution not in DISTRIBUTIONS:
             raise ConfigError(
                 f"latent.distribution must be one of {', '.join(DISTRIBUTIONS)} "
@@ -61,25 +70,31 @@ class Latent:
         if truncation is not None:
             z = truncate_latent(z, truncation, self.distribution, generator=generator)
         if self.categories:
-            drawn = torch.randint(self.categories, (n,), generator=generator)
+            if self.codes == 1:  # drawn as before codes existed, so old seeds draw the same z
+                drawn = torch.randint(self.categories, (n,), generator=generator)
+            else:
+                drawn = torch.randint(self.categories, (n, self.codes), generator=generator)
             one_hot = torch.nn.functional.one_hot(drawn, self.categories).to(z)
-            z = torch.cat([one_hot, z], dim=1)
+            z = torch.cat([one_hot.reshape(n, -1), z], dim=1)
         return z
 
     @property
     def size(self) -> int:
-        """The width of a code: ``categories + dim`` (the generator's ``latent_dim``)."""
-        return self.categories + self.dim
+        """The width of a code: ``codes * categories + dim`` (the generator's ``latent_dim``)."""
+        return self.codes * self.categories + self.dim
 
 
-def latent_categories(z: Tensor, categories: int) -> Tensor:
-    """The category (N,) of codes drawn by a ``Latent`` with ``categories`` > 0."""
-    if categories < 2 or z.dim() != 2 or z.shape[1] <= categories:
+def latent_categories(z: Tensor, categories: int, codes: int = 1) -> Tensor:
+    """The category of codes drawn by a ``Latent`` with ``categories`` > 0: (N,) for one
+    code, (N, codes) for several."""
+    width = codes * categories
+    if categories < 2 or codes < 1 or z.dim() != 2 or z.shape[1] <= width:
         raise ConfigError(
-            f"latent_categories needs codes (N, categories + dim) with categories >= 2 (got "
-            f"shape {tuple(z.shape)} and categories={categories})."
+            f"latent_categories needs codes (N, codes * categories + dim) with categories >= 2 "
+            f"(got shape {tuple(z.shape)}, categories={categories}, codes={codes})."
         )
-    return z[:, :categories].argmax(dim=1)
+    drawn = z[:, :width].reshape(len(z), codes, categories).argmax(dim=2)
+    return drawn[:, 0] if codes == 1 else drawn
 
 
 def sample_latent(

@@ -40,7 +40,10 @@ class MixtureClassifier(Trick):
     make distinguishable samples, while D makes each of them realistic, so the members spread
     over the modes. The mixture is either a latent with ``categories`` K (``latent:
     {categories: 25}``: one network whose first layer sees a one-hot member code, MGAN's
-    parameter sharing) or a ``GeneratorMixture`` (the member is its routing of z).
+    parameter sharing) or a ``GeneratorMixture`` (the member is its routing of z). With
+    several categorical codes (``latent: {categories: 10, codes: 3}``), C reads each code out
+    of the sample, K logits per code, and the term is the mean of the codes' cross-entropies
+    (InfoGAN's sum of mutual-information terms, averaged).
 
     C is an MLP on flattened samples, ``module.mixture_classifier`` (in the module's state
     dict, so checkpoints carry it), trained by its own Adam on the same term after every G
@@ -50,9 +53,20 @@ class MixtureClassifier(Trick):
         weight: beta of MGAN, the term's weight in G's loss (0.1 on grid25).
         width, depth: C's hidden layers.
         lr: C's Adam learning rate (betas 0.5, 0.999).
+        fade: scale the weight by G's learning-rate factor (its rate now over its initial
+            rate), so that under a decaying schedule the term fades faster than D's. C knows a
+            member best by the samples only it makes, stray ones between modes included, so late
+            in training its pull keeps them there; fading it leaves D to pull them onto a mode.
     """
 
-    def __init__(self, weight: float = 0.1, width: int = 128, depth: int = 2, lr: float = 5e-4):
+    def __init__(
+        self,
+        weight: float = 0.1,
+        width: int = 128,
+        depth: int = 2,
+        lr: float = 5e-4,
+        fade: bool = False,
+    ):
         if not weight > 0:
             raise ConfigError(f"MixtureClassifier weight must be > 0 (got {weight}).")
         if width < 1 or depth < 1:
@@ -65,6 +79,7 @@ class MixtureClassifier(Trick):
         self.width = width
         self.depth = depth
         self.lr = lr
+        self.fade = fade
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending_optimizer_state: dict[str, Any] | None = None
 
@@ -78,10 +93,15 @@ class MixtureClassifier(Trick):
         return 0
 
     @staticmethod
+    def codes(module: GANModule) -> int:
+        """How many categorical codes C name a member (``latent.codes``; 1 for a mixture)."""
+        return module.latent.codes if module.latent.categories else 1
+
+    @staticmethod
     def member_of(module: GANModule, z: Tensor) -> Tensor:
-        """The member (N,) that made the sample of each code in ``z``."""
+        """The member (N,) that made the sample of each code in ``z``; (N, C) for C codes."""
         if module.latent.categories:
-            return latent_categories(z, module.latent.categories)
+            return latent_categories(z, module.latent.categories, module.latent.codes)
         return module.generator.route(z)
 
     def configure_networks(self, module: GANModule) -> None:
@@ -100,13 +120,26 @@ class MixtureClassifier(Trick):
             sample = module.generator(module.latent.sample(2, device=device))
             module.generator.train(was_training)
         in_features = math.prod(sample.shape[1:])
-        classifier = build_mixture_classifier(in_features, members, self.width, self.depth)
+        outputs = members * self.codes(module)
+        classifier = build_mixture_classifier(in_features, outputs, self.width, self.depth)
         module.add_module("mixture_classifier", classifier.to(sample.device))
 
     def g_penalty(self, module: GANModule, fake: Tensor, fake_logits: Tensor) -> Tensor:
         # C reads G's raw samples: ``fake`` may be packed or augmented by other tricks.
         logits = module.mixture_classifier(module.g_fake)
-        return self.weight * F.cross_entropy(logits, self.member_of(module, module.g_latent))
+        members = self.member_of(module, module.g_latent)
+        if members.dim() == 2:  # several codes: one K-way read-out each, their mean CE
+            logits = logits.reshape(len(logits), members.shape[1], -1).transpose(1, 2)
+        loss = F.cross_entropy(logits, members)
+        return self.current_weight(module) * loss
+
+    def current_weight(self, module: GANModule) -> float:
+        """``weight``, times G's learning-rate factor when ``fade`` is on."""
+        if not self.fade:
+            return self.weight
+        g_optimizer = module.optimizers()[0]
+        group = g_optimizer.param_groups[0]
+        return self.weight * group["lr"] / group.get("initial_lr", group["lr"])
 
     def after_g_step(self, module: GANModule) -> None:
         # The G step's backward left C's gradients of the same term: C descends it too.

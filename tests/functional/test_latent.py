@@ -94,3 +94,30 @@ def test_truncation_leaves_the_category_alone():
 def test_one_category_or_fewer_is_refused(categories):
     with pytest.raises(ConfigError, match="categories"):
         Latent(dim=2, categories=categories)
+
+
+def test_several_codes_are_independent_uniform_one_hots():
+    latent = Latent(dim=2, categories=4, codes=3)
+    z = latent.sample(30_000, generator=torch.Generator().manual_seed(1))
+    assert z.shape == (30_000, 14) and latent.size == 14
+    blocks = z[:, :12].reshape(-1, 3, 4)
+    assert torch.equal(blocks.sum(2), torch.ones(30_000, 3))
+    drawn = latent_categories(z, 4, codes=3)
+    assert drawn.shape == (30_000, 3) and torch.equal(drawn, blocks.argmax(2))
+    pairs = torch.bincount(drawn[:, 0] * 4 + drawn[:, 1], minlength=16) / 30_000
+    assert pairs.sub(1 / 16).abs().max() < 0.01  # joint uniform: the codes are independent
+
+
+def test_one_code_draws_what_it_drew_before_codes_existed():
+    generator = torch.Generator().manual_seed(5)
+    z = Latent(dim=2, categories=5, codes=1).sample(100, generator=generator)
+    generator = torch.Generator().manual_seed(5)
+    continuous = torch.randn(100, 2, generator=generator)
+    drawn = torch.randint(5, (100,), generator=generator)
+    assert torch.equal(z[:, 5:], continuous) and torch.equal(latent_categories(z, 5), drawn)
+
+
+@pytest.mark.parametrize("kwargs", [{"codes": 0, "categories": 3}, {"codes": 2}])
+def test_bad_codes_are_refused(kwargs):
+    with pytest.raises(ConfigError, match="codes"):
+        Latent(dim=2, **kwargs)

@@ -49,6 +49,28 @@ def test_the_classifier_learns_which_member_made_each_sample():
     assert last < 0.3 * first
 
 
+def test_fade_scales_the_weight_by_the_generators_learning_rate_factor():
+    from gan_tricks.functional import DelayedLinearDecay
+
+    def decay(optimizer):
+        return DelayedLinearDecay(optimizer, total_iters=10, start=2)
+
+    module = categorical_module(g_scheduler=decay, d_scheduler=decay)
+    history = SignalHistory()
+    faded, steady = MixtureClassifier(weight=0.5, fade=True), MixtureClassifier(weight=0.5)
+    fit_briefly(module, 6, [faded, history])
+    g_lr = module.optimizers()[0].param_groups[0]["lr"]
+    initial_lr = module.optimizers()[0].param_groups[0]["initial_lr"]
+    assert g_lr == pytest.approx(initial_lr * (1 - 4 / 8))  # held 2 steps, 4 of 8 decayed
+    assert faded.current_weight(module) == pytest.approx(0.5 * g_lr / initial_lr)
+    assert steady.current_weight(module) == 0.5
+    z = module.latent.sample(32, generator=torch.Generator().manual_seed(1))
+    module.g_latent, module.g_fake = z, module.generator(z)
+    cross_entropy = F.cross_entropy(module.mixture_classifier(module.g_fake), z[:, :K].argmax(1))
+    term = faded.g_penalty(module, module.g_fake, torch.zeros(32))
+    assert term.item() == pytest.approx(0.25 * cross_entropy.item())
+
+
 def test_a_generator_mixture_is_classified_by_its_routing():
     torch.manual_seed(0)
     members = [MLPGenerator(latent_dim=2, out_dim=2, width=8, depth=1) for _ in range(3)]
@@ -70,3 +92,21 @@ def test_a_single_generator_is_refused_in_one_sentence():
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):
         MixtureClassifier(**kwargs)
+
+
+def test_several_codes_are_read_out_one_by_one():
+    latent = Latent(dim=2, categories=3, codes=2)
+    module = tiny_gan_module(g_options={"latent_dim": latent.size}, latent=latent)
+    trick = MixtureClassifier(weight=1.0, width=8, depth=1)
+    trick.configure_networks(module)
+    assert module.mixture_classifier[-1].out_features == 6
+    z = latent.sample(16, generator=torch.Generator().manual_seed(3))
+    module.g_latent, module.g_fake = z, module.generator(z)
+    logits = module.mixture_classifier(module.g_fake)
+    codes = latent_categories(z, 3, codes=2)
+    expected = (
+        F.cross_entropy(logits[:, :3], codes[:, 0]) + F.cross_entropy(logits[:, 3:], codes[:, 1])
+    ) / 2
+    assert trick.g_penalty(module, module.g_fake, torch.zeros(16)).item() == pytest.approx(
+        expected.item()
+    )
