@@ -178,7 +178,7 @@ def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:
 
 
 def fit_command(args: list[str]) -> int:
-    GANTricksCLI(
+    cli = GANTricksCLI(
         GANModule,
         pl.LightningDataModule,
         subclass_mode_data=True,
@@ -187,6 +187,11 @@ def fit_command(args: list[str]) -> int:
         parser_kwargs={"exit_on_error": False, "fit": {"exit_on_error": False}},
         auto_configure_optimizers=False,
     )
+    # Close the W&B run, so that its files are complete when `fit` returns (a caller in the
+    # same process reads them; Lightning's WandbLogger leaves the run open until exit).
+    for logger in cli.trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.finish()
     return 0
 
 
