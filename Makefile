@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: demo test lint baseline bench-tricks bench-tricks-stacked clean
+.PHONY: demo test lint baseline bench-tricks bench-tricks-stacked bench-monitors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,15 @@ bench-tricks-stacked: $(VENV)/.installed
 		--out docs/results/tricks_stacked_digits.md \
 		--title "The image tricks on stacked digits (2,500 iterations)" \
 		-- --trainer.max_steps 2500
+
+# The cost of every failure detector at once on the digits recipe: the same fit with and
+# without benchmarks/overlays/monitors/all_detectors.yaml, one run at a time (about 10 min).
+bench-monitors: $(VENV)/.installed
+	$(BIN)/python benchmarks/recipes.py --on recipes/digits.yaml \
+		--recipes recipes/digits.yaml,benchmarks/overlays/monitors/all_detectors.yaml \
+		--seeds 3 --jobs 1 --baseline recipes/digits.yaml --runs-root runs/bench_monitors \
+		--out docs/results/monitor_overhead.md \
+		--title "Every failure detector on the digits recipe: time per step"
 
 clean:
 	rm -rf runs .pytest_cache

@@ -1,0 +1,188 @@
+"""Detectors that read the losses and D's outputs: NaN, a winning D, an oscillating D."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Mapping
+
+import pytorch_lightning as pl
+import torch
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.monitors.base import Detector
+
+
+def _sigmoid(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(logit, 60.0), -60.0)))
+
+
+class NonFinite(Detector):
+    """NaN or Inf in a loss, a gradient norm or the weights, caught in the step it happens.
+
+    Every signal of the step is checked (losses, penalties, both gradient norms, so a NaN
+    gradient shows the step it appears), and in a Lightning run so are the weights of G and D
+    every ``weights_every`` iterations. Such a run does not recover: the default action stops
+    it, and the default warm-up is 0.
+
+    Args:
+        weights_every: how often to check every weight (0: never); a fused norm over all
+            parameters, a fraction of a millisecond for the bundled networks.
+    """
+
+    severity = "error"
+    remedy = (
+        "lower the learning rates, add gradient clipping or a gradient penalty, check the data "
+        "for NaN, and use a numerically stable loss (logits, not probabilities)."
+    )
+
+    def __init__(
+        self, action: str = "stop", warmup: int = 0, cooldown: int = 1000, weights_every: int = 1
+    ) -> None:
+        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        if weights_every < 0:
+            raise ConfigError(f"weights_every must be >= 0 (got {weights_every}).")
+        self.weights_every = weights_every
+
+    def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
+        bad = {name: value for name, value in signals.items() if not math.isfinite(value)}
+        if not bad:
+            return None
+        names = ", ".join(sorted(bad))
+        return f"{names} became non-finite at step {step}.", bad
+
+    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
+        signals = super().measure(trainer, module)
+        if self.weights_every and trainer.global_step % self.weights_every == 0:
+            for network in ("generator", "discriminator"):
+                params = [p.detach() for p in getattr(module, network).parameters()]
+                # The norm of a tensor holding a NaN or Inf is itself NaN or Inf.
+                norms = torch._foreach_norm(params)
+                signals[f"{network}_weight_norm"] = float(torch.stack(norms).sum())
+        return signals
+
+
+class DiscriminatorOverpowering(Detector):
+    """D has won: its loss near 0 and its outputs saturated for a whole window.
+
+    The folklore's first failure signal ("D loss goes to 0", ganhacks #10). A step counts as
+    overpowered when D's loss is under ``loss_below`` or D's mean probability on real samples
+    is above ``1 - saturation`` while on fakes it is under ``saturation`` (the second test
+    still fires when label smoothing keeps D's loss away from 0). The alarm needs every step of
+    the last ``window`` to be overpowered, so a brief lead of D is not one.
+
+    It reads ``d_loss``, ``d_real`` and ``d_fake`` (D's mean logits), so it applies to the
+    losses whose D has a sigmoid reading (nonsaturating, minimax, hinge, least squares); a
+    Wasserstein critic's loss has no floor at 0, and the detector refuses to run on one.
+    """
+
+    severity = "error"
+    remedy = (
+        "weaken D or help G: label smoothing, instance noise, DiffAugment, R1 or spectral norm "
+        "on D, a lower D learning rate (TTUR), fewer D steps."
+    )
+
+    def __init__(
+        self,
+        window: int = 200,
+        loss_below: float = 0.05,
+        saturation: float = 0.01,
+        action: str = "warn",
+        warmup: int = 100,
+        cooldown: int = 1000,
+    ) -> None:
+        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        if window < 1 or not loss_below > 0 or not 0 < saturation < 0.5:
+            raise ConfigError(
+                "DiscriminatorOverpowering needs window >= 1, loss_below > 0 and 0 < saturation "
+                f"< 0.5 (got {window}, {loss_below}, {saturation})."
+            )
+        self.window = window
+        self.loss_below = loss_below
+        self.saturation = saturation
+        self.overpowered: deque[int] = deque(maxlen=window)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loss = getattr(getattr(pl_module, "loss", None), "name", "")
+        if loss == "wasserstein":
+            raise ConfigError(
+                "DiscriminatorOverpowering reads D's loss going to 0, which a Wasserstein "
+                "critic's loss never does; drop it from this run."
+            )
+
+    def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
+        p_real, p_fake = _sigmoid(signals["d_real"]), _sigmoid(signals["d_fake"])
+        saturated = p_real > 1 - self.saturation and p_fake < self.saturation
+        self.overpowered.append(int(signals["d_loss"] < self.loss_below or saturated))
+        if len(self.overpowered) < self.window or not all(self.overpowered):
+            return None
+        triggered = {"d_loss": signals["d_loss"], "p_real": p_real, "p_fake": p_fake}
+        return (
+            f"D has won for {self.window} steps (since step {step - self.window + 1}): its loss "
+            f"is {signals['d_loss']:.3g}, D(real) = {p_real:.3f} and D(fake) = {p_fake:.3f}, so "
+            "G's gradients vanish.",
+            triggered,
+        )
+
+
+class LossOscillation(Detector):
+    """D's loss swings or spikes instead of settling.
+
+    A healthy D loss has a low variance and drifts slowly (ganhacks #10). Over the last
+    ``window`` steps this detector measures the spread of D's loss relative to its level
+    (the coefficient of variation, with ``floor`` keeping it defined near 0) and counts
+    spikes, steps above the window's median by more than ``spike_mads`` median absolute
+    deviations. It raises an alarm when the spread exceeds ``max_variation`` or there are more
+    than ``max_spikes`` spikes.
+    """
+
+    remedy = (
+        "lower both learning rates or Adam's beta1 (0.5 or 0), add a gradient penalty (R1) or "
+        "spectral norm to D, or use TTUR."
+    )
+
+    def __init__(
+        self,
+        window: int = 200,
+        max_variation: float = 0.5,
+        spike_mads: float = 10.0,
+        max_spikes: int = 5,
+        floor: float = 0.1,
+        action: str = "warn",
+        warmup: int = 200,
+        cooldown: int = 1000,
+    ) -> None:
+        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        if window < 10 or not max_variation > 0 or not spike_mads > 0 or max_spikes < 0:
+            raise ConfigError(
+                "LossOscillation needs window >= 10, max_variation > 0, spike_mads > 0 and "
+                f"max_spikes >= 0 (got {window}, {max_variation}, {spike_mads}, {max_spikes})."
+            )
+        self.window = window
+        self.max_variation = max_variation
+        self.spike_mads = spike_mads
+        self.max_spikes = max_spikes
+        self.floor = floor
+        self.d_losses: deque[float] = deque(maxlen=window)
+
+    def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
+        if not math.isfinite(signals["d_loss"]):
+            return None  # NonFinite's business
+        self.d_losses.append(signals["d_loss"])
+        if len(self.d_losses) < self.window:
+            return None
+        losses = list(self.d_losses)
+        median = statistics.median(losses)
+        mad = statistics.median(abs(x - median) for x in losses) or 1e-12
+        spikes = sum(x > median + self.spike_mads * mad for x in losses)
+        variation = statistics.pstdev(losses) / max(abs(statistics.fmean(losses)), self.floor)
+        if variation <= self.max_variation and spikes <= self.max_spikes:
+            return None
+        triggered = {"d_loss_variation": variation, "d_loss_spikes": float(spikes)}
+        return (
+            f"D's loss oscillates over the last {self.window} steps: its spread is "
+            f"{variation:.2f} of its level (limit {self.max_variation}) with {spikes} spikes "
+            f"(limit {self.max_spikes}).",
+            triggered,
+        )

@@ -1,0 +1,50 @@
+"""Detectors in a recipe: the real `gan-tricks fit`, its run folder and its offline W&B files."""
+
+from pathlib import Path
+
+import yaml
+
+from gan_tricks.cli import main
+from gan_tricks.monitors import read_alarms
+from gan_tricks.testing import wandb_records
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL_DETECTORS = ROOT / "benchmarks" / "overlays" / "monitors" / "all_detectors.yaml"
+
+
+def test_every_detector_runs_in_a_digits_fit(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    recipe = ROOT / "recipes" / "digits.yaml"
+    args = ["fit", "--config", str(recipe), "--config", str(ALL_DETECTORS), "--name", "r"]
+    args += ["--wandb", "off", "--trainer.max_steps", "12", "--trainer.log_every_n_steps", "5"]
+    args += ["--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 0
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    overlay = yaml.safe_load(ALL_DETECTORS.read_text())
+    listed = {c["class_path"] for c in overlay["trainer"]["callbacks"]}
+    assert listed <= {c["class_path"] for c in saved["trainer"]["callbacks"]}
+    assert len(listed) == 6
+    header = (tmp_path / "r" / "metrics.csv").read_text().splitlines()[0]
+    assert "monitor/g_grad_max_layer" in header
+
+
+def test_a_winning_discriminator_is_reported_in_the_run_folder_and_in_wandb(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    detector = tmp_path / "detector.yaml"
+    detector.write_text(
+        "trainer:\n  callbacks:\n"
+        "    - class_path: gan_tricks.monitors.DiscriminatorOverpowering\n"
+        "      init_args: {window: 30, warmup: 0, action: stop}\n"
+    )
+    args = ["fit", "--config", str(ROOT / "recipes" / "ring8.yaml"), "--config", str(detector)]
+    args += ["--model.g_optimizer.init_args.lr", "1e-9", "--model.d_optimizer.init_args.lr", "0.01"]
+    args += ["--name", "r", "--wandb", "offline", "--trainer.max_steps", "400"]
+    args += ["--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 0
+    (alarm,) = read_alarms(tmp_path / "r")
+    assert alarm.detector == "DiscriminatorOverpowering" and alarm.step < 400
+    assert alarm.signals["p_real"] > 0.9 or alarm.signals["d_loss"] < 0.05
+    (run_file,) = (tmp_path / "r").glob("wandb/offline-run-*/run-*.wandb")
+    (record,) = wandb_records(run_file, "alert")
+    assert record.alert.title == f"DiscriminatorOverpowering at step {alarm.step}"
+    assert record.alert.level == "ERROR"

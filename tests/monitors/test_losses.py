@@ -1,0 +1,115 @@
+"""NonFinite, DiscriminatorOverpowering and LossOscillation: on made-up signals and in fits."""
+
+import math
+import random
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.monitors import DiscriminatorOverpowering, LossOscillation, NonFinite, read_alarms
+from gan_tricks.testing import fit_briefly, tiny_gan_module
+
+HEALTHY = {"d_loss": 1.3, "d_real": 0.3, "d_fake": -0.2, "g_loss": 0.8}
+
+
+def test_non_finite_fires_on_the_step_a_signal_becomes_nan():
+    detector = NonFinite()
+    assert detector.observe(0, HEALTHY) is None
+    alarm = detector.observe(1, {**HEALTHY, "g_grad_norm": math.inf, "d_loss": math.nan})
+    assert alarm.step == 1 and alarm.severity == "error"
+    assert alarm.message.startswith("d_loss, g_grad_norm became non-finite at step 1.")
+    assert set(alarm.signals) == {"d_loss", "g_grad_norm"}
+
+
+def test_non_finite_stops_a_fit_in_the_step_its_data_turns_nan(tmp_path):
+    points = torch.randn(16 * 8, 2)
+    points[16 * 5 + 3] = math.nan  # the sixth batch
+    data = DataLoader(TensorDataset(points), batch_size=16)
+    trainer = fit_briefly(tiny_gan_module(), 8, [NonFinite()], data=data, default_root_dir=tmp_path)
+    (alarm,) = read_alarms(tmp_path)
+    assert alarm.step == 6 == trainer.global_step  # stopped right there
+    assert "d_loss" in alarm.signals
+
+
+def test_non_finite_sees_weights_that_turned_nan(tmp_path):
+    module = tiny_gan_module()
+    detector = NonFinite(weights_every=1)
+    fit_briefly(module, 2, [detector], default_root_dir=tmp_path)
+    assert detector.alarms == []
+    with torch.no_grad():
+        next(module.discriminator.parameters())[0, 0] = math.nan
+    signals = detector.measure(module.trainer, module)
+    assert math.isnan(signals["discriminator_weight_norm"])
+    assert math.isfinite(signals["generator_weight_norm"])
+
+
+def saturated(d_loss=0.002):
+    return {"d_loss": d_loss, "d_real": 7.0, "d_fake": -7.0}
+
+
+def test_overpowering_needs_a_whole_window_of_a_winning_d():
+    detector = DiscriminatorOverpowering(window=50, warmup=0)
+    steps = [s for s in range(49) if detector.observe(s, saturated())]
+    assert steps == []
+    alarm = detector.observe(49, saturated())
+    assert alarm.step == 49 and "since step 0" in alarm.message
+    assert alarm.signals["p_real"] > 0.99 and alarm.signals["p_fake"] < 0.01
+    # One healthy step in the window resets it.
+    detector = DiscriminatorOverpowering(window=50, warmup=0)
+    signals = [saturated()] * 30 + [HEALTHY] + [saturated()] * 40
+    assert not any(detector.observe(s, x) for s, x in enumerate(signals))
+
+
+def test_overpowering_sees_saturation_through_label_smoothing():
+    # Soft targets keep D's loss near 0.5 however well D separates: the outputs still tell.
+    detector = DiscriminatorOverpowering(window=20, warmup=0)
+    alarms = [detector.observe(s, saturated(d_loss=0.5)) for s in range(20)]
+    assert alarms[-1] is not None
+    healthy = DiscriminatorOverpowering(window=20, warmup=0)
+    assert not any(healthy.observe(s, {**HEALTHY, "d_loss": 0.01}) for s in range(19))
+
+
+def test_overpowering_fires_when_d_wins_a_real_fit(tmp_path):
+    # G barely learns (lr 1e-9) while D learns fast: D separates the two and its loss goes to 0.
+    module = tiny_gan_module(
+        g_optimizer=lambda p: torch.optim.SGD(p, lr=1e-9),
+        d_optimizer=lambda p: torch.optim.Adam(p, lr=0.01),
+    )
+    data = DataLoader(TensorDataset(torch.randn(512, 2) * 0.1 + 3.0), batch_size=64)
+    detector = DiscriminatorOverpowering(window=50, warmup=0)
+    fit_briefly(module, 200, [detector], data=data, default_root_dir=tmp_path, max_epochs=-1)
+    assert detector.alarms and detector.alarms[0].step < 200
+    assert read_alarms(tmp_path)[0].detector == "DiscriminatorOverpowering"
+
+
+def test_overpowering_refuses_a_wasserstein_critic(tmp_path):
+    with pytest.raises(ConfigError, match="Wasserstein"):
+        fit_briefly(tiny_gan_module(loss="wasserstein"), 1, [DiscriminatorOverpowering()])
+
+
+def noisy(level, spread, seed=0):
+    rng = random.Random(seed)
+    return [level + rng.gauss(0, spread) for _ in range(400)]
+
+
+def test_oscillation_is_quiet_on_a_noisy_but_steady_loss():
+    detector = LossOscillation(window=200, warmup=0)
+    assert not any(detector.observe(s, {"d_loss": x}) for s, x in enumerate(noisy(1.2, 0.1)))
+
+
+def test_oscillation_fires_on_large_swings():
+    detector = LossOscillation(window=200, warmup=0)
+    swings = [1.0 + 0.9 * math.sin(s / 5) for s in range(400)]
+    alarm = next(a for s, x in enumerate(swings) if (a := detector.observe(s, {"d_loss": x})))
+    assert alarm.step == 199 and alarm.signals["d_loss_variation"] > 0.5
+
+
+def test_oscillation_fires_on_repeated_spikes():
+    losses = noisy(1.2, 0.05)
+    for s in range(100, 400, 30):
+        losses[s] = 6.0
+    detector = LossOscillation(window=200, warmup=0, max_variation=10.0)
+    alarms = [a for s, x in enumerate(losses) if (a := detector.observe(s, {"d_loss": x}))]
+    assert alarms and alarms[0].signals["d_loss_spikes"] > 5
