@@ -9,6 +9,7 @@ that triggered it and a one-line explanation with a remedy. Alarms go to the con
 
 from gan_tricks.monitors.base import ALARMS_FILE, Alarm, Detector, read_alarms
 from gan_tricks.monitors.diversity import ModeCollapse, diversity_signals
+from gan_tricks.monitors.fooling import GeneratorFoolingWithGarbage, moment_gap
 from gan_tricks.monitors.gradients import GradientPathology, layer_gradient_norms
 from gan_tricks.monitors.losses import DiscriminatorOverpowering, LossOscillation, NonFinite
 from gan_tricks.monitors.spectra import SpectralCollapse, spectral_spread, weight_matrices
@@ -18,6 +19,7 @@ __all__ = [
     "Alarm",
     "Detector",
     "DiscriminatorOverpowering",
+    "GeneratorFoolingWithGarbage",
     "GradientPathology",
     "LossOscillation",
     "ModeCollapse",
@@ -25,6 +27,7 @@ __all__ = [
     "SpectralCollapse",
     "diversity_signals",
     "layer_gradient_norms",
+    "moment_gap",
     "read_alarms",
     "spectral_spread",
     "weight_matrices",

@@ -1,0 +1,117 @@
+"""G fooling D with garbage: G's loss falls while its samples get no closer to the data."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.monitors.base import Detector, Finding
+
+
+def moment_gap(fake: Tensor, real: Tensor) -> float:
+    """How far a batch of fakes is from a real batch in its first two moments, per feature:
+    ``|mean_f - mean_r| + |std_f - std_r|`` averaged over features (pixels or coordinates),
+    over the real batch's mean std. 0 for matching moments; independent of the data's scale.
+
+    A cheap reading of sample quality that does not go through D, so it still means
+    something when D has been fooled.
+    """
+    fake = fake.detach().flatten(1).float()
+    real = real.detach().flatten(1).float()
+    scale = real.std(0).mean().clamp_min(1e-8)
+    gap = (fake.mean(0) - real.mean(0)).abs() + (fake.std(0) - real.std(0)).abs()
+    return float(gap.mean() / scale)
+
+
+def _slope(values: list[float]) -> float:
+    """The least-squares slope of ``values`` against their index."""
+    n = len(values)
+    x = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+    y = torch.tensor(values, dtype=torch.float64)
+    return float((x * (y - y.mean())).sum() / (x * x).sum())
+
+
+class GeneratorFoolingWithGarbage(Detector):
+    """G's loss falls steadily while its samples get no closer to the data.
+
+    G winning is good news only if its samples improve. Over the last ``window`` steps this
+    detector fits a line to G's loss and to the :func:`moment_gap` between G's batch and the
+    real batch (measured every ``every`` steps, from ``module.g_fake``), and raises an alarm
+    when G's loss fell by more than ``min_drop`` of its level over the window while the gap
+    shrank by less than ``min_improvement`` of its own level, or grew. D's loss rising over the
+    window is reported with it. In a hand-written loop, feed :meth:`observe` ``g_loss`` every
+    step and ``moment_gap`` whenever you measure it.
+    """
+
+    severity = "warning"
+    remedy = (
+        "D is being fooled rather than beaten: give D more capacity or steps (NCritic), "
+        "lower G's learning rate (TTUR), and check D's inputs (real and fake normalised alike)."
+    )
+
+    def __init__(
+        self,
+        window: int = 500,
+        min_drop: float = 0.3,
+        min_improvement: float = 0.05,
+        every: int = 10,
+        action: str = "warn",
+        warmup: int = 500,
+        cooldown: int = 2000,
+    ) -> None:
+        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        if window < 20 or not 0 < min_drop < 1 or not 0 <= min_improvement < 1 or every < 1:
+            raise ConfigError(
+                "GeneratorFoolingWithGarbage needs window >= 20, 0 < min_drop < 1, "
+                f"0 <= min_improvement < 1 and every >= 1 (got {window}, {min_drop}, "
+                f"{min_improvement}, {every})."
+            )
+        self.window = window
+        self.min_drop = min_drop
+        self.min_improvement = min_improvement
+        self.every = every
+        self.g_losses: deque[float] = deque(maxlen=window)
+        self.d_losses: deque[float] = deque(maxlen=window)
+        self.gaps: deque[float] = deque(maxlen=max(window // every, 2))
+        self._real: Tensor | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._real = batch[0] if isinstance(batch, list | tuple) else batch
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
+        signals = super().measure(trainer, module)
+        fake = getattr(module, "g_fake", None)
+        if trainer.global_step % self.every == 0 and fake is not None and self._real is not None:
+            signals["moment_gap"] = moment_gap(fake, self._real)
+        return signals
+
+    def check(self, step: int, signals: Mapping[str, float]) -> Finding | None:
+        self.g_losses.append(signals["g_loss"])
+        if "d_loss" in signals:
+            self.d_losses.append(signals["d_loss"])
+        if "moment_gap" in signals:
+            self.gaps.append(signals["moment_gap"])
+        if len(self.g_losses) < self.window or len(self.gaps) < self.gaps.maxlen:
+            return None
+        g_level = max(abs(sum(self.g_losses) / len(self.g_losses)), 1e-8)
+        g_change = _slope(list(self.g_losses)) * (self.window - 1)
+        gaps = list(self.gaps)
+        gap_level = max(sum(gaps) / len(gaps), 1e-8)
+        gap_change = _slope(gaps) * (len(gaps) - 1)
+        if not (
+            g_change < -self.min_drop * g_level and gap_change > -self.min_improvement * gap_level
+        ):
+            return None
+        d_change = _slope(list(self.d_losses)) * (len(self.d_losses) - 1) if self.d_losses else 0.0
+        d_note = f", while D's loss rose by {d_change:.3g}" if d_change > 0 else ""
+        return Finding(
+            f"G's loss fell by {-g_change:.3g} over the last {self.window} steps{d_note}, but its "
+            f"samples got no closer to the data (moment gap {gaps[0]:.3g} -> {gaps[-1]:.3g}).",
+            {"g_loss_change": g_change, "moment_gap_change": gap_change, "d_loss_change": d_change},
+        )

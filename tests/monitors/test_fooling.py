@@ -1,0 +1,65 @@
+"""GeneratorFoolingWithGarbage and the moment gap it reads."""
+
+import pytest
+import torch
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.monitors import GeneratorFoolingWithGarbage, moment_gap
+from gan_tricks.testing import fit_briefly, tiny_gan_module
+
+
+def test_moment_gap_of_known_shifts_and_scales():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(20_000, 4, generator=generator)
+    same = torch.randn(20_000, 4, generator=generator)
+    assert moment_gap(same, real) < 0.03
+    assert moment_gap(same + 0.5, real) == pytest.approx(0.5, abs=0.03)
+    assert moment_gap(2 * same, real) == pytest.approx(1.0, abs=0.03)
+    scaled = moment_gap(10 * (same + 0.5), 10 * real)  # the same gap at any scale
+    assert scaled == pytest.approx(moment_gap(same + 0.5, real), rel=1e-5)
+
+
+def run(detector, g_losses, gaps, every=10):
+    alarms = []
+    for step, g_loss in enumerate(g_losses):
+        signals = {"g_loss": g_loss, "d_loss": 1.0 + step / 1000}
+        if step % every == 0:
+            signals["moment_gap"] = gaps[step // every]
+        alarm = detector.observe(step, signals)
+        if alarm:
+            alarms.append(alarm)
+    return alarms
+
+
+def test_falling_g_loss_with_no_better_samples_is_flagged():
+    detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
+    g_losses = [2.0 - 1.5 * step / 400 for step in range(400)]
+    alarms = run(detector, g_losses, gaps=[0.8] * 40)
+    assert alarms and alarms[0].step == 199
+    assert alarms[0].signals["g_loss_change"] == pytest.approx(-1.5 * 199 / 400, rel=1e-6)
+    assert "D's loss rose" in alarms[0].message
+
+
+def test_falling_g_loss_with_improving_samples_is_healthy():
+    detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
+    g_losses = [2.0 - 1.5 * step / 400 for step in range(400)]
+    gaps = [1.0 - 0.9 * index / 40 for index in range(40)]
+    assert run(detector, g_losses, gaps) == []
+
+
+def test_a_steady_g_loss_is_healthy_whatever_the_gap():
+    detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
+    assert run(detector, [0.7] * 400, gaps=[0.8 + 0.01 * i for i in range(40)]) == []
+
+
+@pytest.mark.parametrize("kwargs", [{"window": 5}, {"min_drop": 0}, {"every": 0}])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ConfigError):
+        GeneratorFoolingWithGarbage(**kwargs)
+
+
+def test_a_fit_measures_the_moment_gap(tmp_path):
+    detector = GeneratorFoolingWithGarbage(window=20, every=2, warmup=0)
+    fit_briefly(tiny_gan_module(), 10, [detector], default_root_dir=tmp_path)
+    assert len(detector.gaps) == 5 and all(gap > 0 for gap in detector.gaps)
+    assert len(detector.g_losses) == 10
