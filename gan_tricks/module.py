@@ -187,6 +187,23 @@ class GANModule(pl.LightningModule):
             network.train(was_training)
         return torch.cat(chunks) if chunks else torch.empty(0)
 
+    @torch.no_grad()
+    def judge(self, samples: Tensor) -> Tensor:
+        """D's logits on ``samples`` (real or generated), read the way training shows them to D
+        but without its random transforms (augmentation, noise): only the tricks that change
+        D's input shape apply (packing: one logit per pack of m, and a last incomplete pack is
+        dropped). D runs in eval mode, so its BatchNorm statistics are left as they were."""
+        for trick in self._tricks:
+            if trick.samples_per_input > 1:
+                whole = len(samples) - len(samples) % trick.samples_per_input
+                samples = trick.transform_real(self, samples[:whole], "d")
+        was_training = self.discriminator.training
+        self.discriminator.eval()
+        try:
+            return _flat(self.discriminator(samples.to(self.device)))
+        finally:
+            self.discriminator.train(was_training)
+
     # ------------------------------------------------------------------ the step
     def discriminate(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """D's logits on a real and a fake batch, as one batch or two (``separate_batches``)."""

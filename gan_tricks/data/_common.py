@@ -138,3 +138,31 @@ def image_transform(image_size: int, channels: int) -> Callable[[Any], Tensor]:
             v2.Normalize([NORMALIZE_MEAN] * channels, [NORMALIZE_STD] * channels),
         ]
     )
+
+
+def check_holdout(holdout: float) -> None:
+    if not 0 <= holdout < 1:
+        raise ConfigError(
+            f"data.holdout must be in [0, 1) (got {holdout}): the share of images kept out "
+            "of training."
+        )
+
+
+def holdout_split(population: int, holdout: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Indices (train, held out) of a data set, ``holdout`` of it held out, fixed by ``seed``.
+
+    With ``holdout`` 0 every index trains, in order, so a run without a held-out set sees
+    exactly the data it saw before the option existed.
+    """
+    held = round(population * holdout)
+    if held == 0:
+        return torch.arange(population), torch.empty(0, dtype=torch.long)
+    order = torch.randperm(population, generator=seeded_generator(seed))
+    return order[held:].sort().values, order[:held].sort().values
+
+
+def no_heldout_data(data: str) -> ConfigError:
+    return ConfigError(
+        f"{data} holds no images out of training; set data.init_args.holdout (e.g. 0.1) to "
+        "compare D on unseen real data."
+    )

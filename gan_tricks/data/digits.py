@@ -26,8 +26,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from gan_tricks.data._common import (
     TensorImages,
+    check_holdout,
     check_loader_settings,
+    holdout_split,
     make_train_loader,
+    no_heldout_data,
     require_int,
     require_sample_count,
     sample_indices,
@@ -108,7 +111,9 @@ class Digits(pl.LightningDataModule):
     """The 1,797 bundled digits as one-channel images in [-1, 1], resized to ``image_size``.
 
     ``images`` and ``labels`` expose the whole set (loading it on first use) so the digit
-    classifier that scores generated digits trains on exactly what the GAN saw.
+    classifier that scores generated digits trains on exactly what the GAN saw. ``holdout``
+    keeps that share of the images out of training (a split fixed by ``seed``), for
+    :meth:`heldout_samples`: D's reading of real images it never trained on.
     """
 
     kind: str = "images"
@@ -119,11 +124,13 @@ class Digits(pl.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
+        holdout: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         _check_image_size(image_size)
         check_loader_settings(batch_size, num_workers, seed)
+        check_holdout(holdout)
         self.image_size = image_size
         self.sample_shape: tuple[int, ...] = (1, image_size, image_size)
         self._images: Tensor | None = None
@@ -147,14 +154,28 @@ class Digits(pl.LightningDataModule):
         assert self._labels is not None
         return self._labels
 
+    @property
+    def split(self) -> tuple[Tensor, Tensor]:
+        """Indices into :attr:`images` of the training images and of the held-out ones."""
+        return holdout_split(len(self.images), self.hparams.holdout, self.hparams.seed)
+
     def train_dataloader(self) -> DataLoader[Tensor]:
         hp = self.hparams
-        return make_train_loader(TensorImages(self.images), hp.batch_size, hp.num_workers, hp.seed)
+        train = self.images[self.split[0]]
+        return make_train_loader(TensorImages(train), hp.batch_size, hp.num_workers, hp.seed)
 
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
         """``n`` digit images, distinct while ``n`` <= 1,797, deterministic for ``seed``."""
         require_sample_count(n)
         return self.images[sample_indices(len(self.images), n, seed)]
+
+    def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` images of the held-out share (``holdout``), which training never shows D."""
+        require_sample_count(n)
+        held = self.split[1]
+        if len(held) == 0:
+            raise no_heldout_data("Digits")
+        return self.images[held[sample_indices(len(held), n, seed)]]
 
 
 class _StackedDigitsSet(Dataset[Tensor]):
@@ -190,23 +211,28 @@ class StackedDigits(pl.LightningDataModule):
         num_samples: int = 50_000,
         num_workers: int = 0,
         seed: int = 0,
+        holdout: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         _check_image_size(image_size)
         check_loader_settings(batch_size, num_workers, seed)
+        check_holdout(holdout)
         require_int("data.num_samples", num_samples, 1, "stacked digits in the training set")
         self.image_size = image_size
         self.sample_shape: tuple[int, ...] = (NUM_STACKED_CHANNELS, image_size, image_size)
         self._train_set: _StackedDigitsSet | None = None
         self._bank_labels: Tensor | None = None
+        self._bank_split: tuple[Tensor, Tensor] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self._train_set is None:
             bank, self._bank_labels = load_digit_images(self.image_size)
-            generator = seeded_generator(self.hparams.seed)
-            picks = _draw_digit_triples(self.hparams.num_samples, len(bank), generator)
-            self._train_set = _StackedDigitsSet(bank, picks)
+            hp = self.hparams
+            self._bank_split = holdout_split(len(bank), hp.holdout, hp.seed)
+            train_bank = self._bank_split[0]
+            picks = _draw_digit_triples(hp.num_samples, len(train_bank), seeded_generator(hp.seed))
+            self._train_set = _StackedDigitsSet(bank, train_bank[picks])
 
     @property
     def train_set(self) -> Dataset[Tensor]:
@@ -230,3 +256,15 @@ class StackedDigits(pl.LightningDataModule):
         training set, so mode-coverage references are unbiased; deterministic for ``seed``."""
         images, _ = make_stacked_digits(n, self.image_size, seeded_generator(seed))
         return images
+
+    def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` stacked digits built only from the held-out share of the digit images
+        (``holdout``), none of which appear in the training triples."""
+        require_sample_count(n)
+        self.setup()
+        assert self._bank_split is not None and self._train_set is not None
+        held = self._bank_split[1]
+        if len(held) == 0:
+            raise no_heldout_data("StackedDigits")
+        picks = held[_draw_digit_triples(n, len(held), seeded_generator(seed))]
+        return self._train_set.bank[picks].squeeze(2)

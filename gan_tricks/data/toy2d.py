@@ -181,6 +181,11 @@ class Toy2D(pl.LightningDataModule):
         """``n`` fresh points (n, 2), deterministic for ``seed`` and independent of training."""
         return sample_toy2d(self.name, n, seeded_generator(seed))
 
+    def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
+        """Fresh points, like :meth:`real_samples`: the mixture has no finite training set, so
+        every point D has not trained on is held out."""
+        return self.real_samples(n, seed)
+
     def state_dict(self) -> dict[str, Any]:
         """Lightning stores this in checkpoints, so a resumed run continues the same stream."""
         return {"stream": self.stream.state_dict()}

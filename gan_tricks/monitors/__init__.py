@@ -12,12 +12,14 @@ from gan_tricks.monitors.diversity import ModeCollapse, diversity_signals
 from gan_tricks.monitors.fooling import GeneratorFoolingWithGarbage, moment_gap
 from gan_tricks.monitors.gradients import GradientPathology, layer_gradient_norms
 from gan_tricks.monitors.losses import DiscriminatorOverpowering, LossOscillation, NonFinite
+from gan_tricks.monitors.overfitting import DiscriminatorOverfitting, sign_mean
 from gan_tricks.monitors.spectra import SpectralCollapse, spectral_spread, weight_matrices
 
 __all__ = [
     "ALARMS_FILE",
     "Alarm",
     "Detector",
+    "DiscriminatorOverfitting",
     "DiscriminatorOverpowering",
     "GeneratorFoolingWithGarbage",
     "GradientPathology",
@@ -29,6 +31,7 @@ __all__ = [
     "layer_gradient_norms",
     "moment_gap",
     "read_alarms",
+    "sign_mean",
     "spectral_spread",
     "weight_matrices",
 ]

@@ -57,6 +57,13 @@ class Trick(pl.Callback):
         # the one moment a structural change can happen.
         self.configure_networks(pl_module)
 
+    @property
+    def samples_per_input(self) -> int:
+        """How many samples make one input of D (packing: m; else 1). A trick with more than 1
+        changes the shape of what D sees, so every other reading of D (``GANModule.judge``)
+        applies its transforms too, where it skips the random ones."""
+        return 1
+
     def configure_networks(self, module: GANModule) -> None:
         """Change the networks' structure before training or loading (spectral norm).
 

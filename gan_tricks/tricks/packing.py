@@ -56,6 +56,10 @@ class Packing(Trick):
                 f"(or channels) to {self.m * features}."
             )
 
+    @property
+    def samples_per_input(self) -> int:
+        return self.m
+
     def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
         return pack(real, self.m)
 

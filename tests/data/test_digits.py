@@ -170,3 +170,48 @@ def test_stacked_sample_count_is_validated():
         StackedDigits(num_samples=0)
     with pytest.raises(ConfigError, match="data.batch_size"):
         StackedDigits(batch_size=64, num_samples=10).train_dataloader()
+
+
+def _rows(images):
+    return {tuple(image.flatten().tolist()) for image in images}
+
+
+def test_digits_holdout_keeps_its_share_out_of_every_training_batch():
+    data = Digits(image_size=8, batch_size=100, holdout=0.2, seed=3)
+    train, held = data.split
+    assert len(held) == round(0.2 * NUM_DIGITS) and len(train) + len(held) == NUM_DIGITS
+    assert set(train.tolist()).isdisjoint(held.tolist())
+    batches = [b[0] if isinstance(b, list) else b for b in data.train_dataloader()]
+    assert _rows(torch.cat(batches)) <= _rows(data.images[train])
+    assert _rows(data.heldout_samples(200, seed=1)) <= _rows(data.images[held])
+    assert torch.equal(Digits(image_size=8, holdout=0.2, seed=3).split[1], held)  # fixed by seed
+
+
+def test_no_holdout_trains_on_every_image_in_order_and_refuses_heldout_samples():
+    data = Digits(image_size=8)
+    train, held = data.split
+    assert torch.equal(train, torch.arange(NUM_DIGITS)) and len(held) == 0
+    with pytest.raises(ConfigError, match="holdout"):
+        data.heldout_samples(10)
+
+
+@pytest.mark.parametrize("holdout", [-0.1, 1.0])
+def test_bad_holdout_is_refused(holdout):
+    with pytest.raises(ConfigError, match="holdout"):
+        Digits(holdout=holdout)
+
+
+def test_stacked_holdout_builds_heldout_triples_from_unseen_digits():
+    data = StackedDigits(image_size=8, num_samples=5000, holdout=0.25, seed=2)
+    data.setup()
+    train_bank, held_bank = data._bank_split
+    assert set(data.train_set.picks.flatten().tolist()) <= set(train_bank.tolist())
+    heldout = data.heldout_samples(300, seed=0)
+    assert heldout.shape == (300, 3, 8, 8)
+    bank = data.train_set.bank
+    for channel in range(3):
+        assert _rows(heldout[:, channel]) <= _rows(bank[held_bank])
+    # Without a holdout the training triples are the draw they always were.
+    plain = StackedDigits(image_size=8, num_samples=5000, seed=2)
+    images, _ = make_stacked_digits(5000, 8, torch.Generator().manual_seed(2))
+    assert torch.equal(plain.train_set[7], images[7])

@@ -23,7 +23,7 @@ def test_every_detector_runs_in_a_digits_fit(tmp_path, monkeypatch):
     overlay = yaml.safe_load(ALL_DETECTORS.read_text())
     listed = {c["class_path"] for c in overlay["trainer"]["callbacks"]}
     assert listed <= {c["class_path"] for c in saved["trainer"]["callbacks"]}
-    assert len(listed) == 7
+    assert len(listed) == 8
     header = (tmp_path / "r" / "metrics.csv").read_text().splitlines()[0]
     assert "monitor/g_grad_max_layer" in header
 

@@ -1,0 +1,103 @@
+"""D overfitting its finite training set (ADA's overfitting heuristic)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.monitors.base import Detector, Finding
+
+
+def sign_mean(logits: Tensor) -> float:
+    """E[sign(D(x))]: ADA's r_t heuristic, 1 when D calls every sample real."""
+    return float(torch.sign(logits.detach()).mean())
+
+
+class DiscriminatorOverfitting(Detector):
+    """D calls training images real, but not real images it has never seen.
+
+    StyleGAN2-ADA (Karras et al. 2020) watched ``r = E[sign(D(x))]`` on real images: on the
+    training set it drifts toward 1 as D memorises it, while on held-out images D's outputs
+    fall, and G's samples then degrade. Every ``every`` iterations this detector reads
+    ``r_train`` on the iteration's real batch and ``r_heldout`` on ``samples`` held-out real
+    images (``datamodule.heldout_samples``: set ``data.init_args.holdout`` on the digit data),
+    both through :meth:`GANModule.judge` (no augmentation, D in eval mode), and raises an
+    alarm when on ``patience`` consecutive checks ``r_train`` is at least ``min_r_train`` and
+    exceeds ``r_heldout`` by ``min_gap`` or more. In a hand-written loop, feed :meth:`observe`
+    ``{"r_train": ..., "r_heldout": ...}`` from :func:`sign_mean`.
+    """
+
+    severity = "warning"
+    remedy = (
+        "augment what D sees (AdaptiveAugment, DiffAugment), add consistency regularization or "
+        "LeCam, use more data, or stop earlier."
+    )
+
+    def __init__(
+        self,
+        min_gap: float = 0.3,
+        min_r_train: float = 0.5,
+        every: int = 100,
+        samples: int = 256,
+        patience: int = 3,
+        action: str = "warn",
+        warmup: int = 500,
+        cooldown: int = 2000,
+    ) -> None:
+        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        if not 0 < min_gap <= 2 or not -1 <= min_r_train <= 1 or every < 1 or samples < 1:
+            raise ConfigError(
+                "DiscriminatorOverfitting needs 0 < min_gap <= 2, -1 <= min_r_train <= 1, "
+                f"every >= 1 and samples >= 1 (got {min_gap}, {min_r_train}, {every}, {samples})."
+            )
+        if patience < 1:
+            raise ConfigError(f"DiscriminatorOverfitting needs patience >= 1 (got {patience}).")
+        self.min_gap = min_gap
+        self.min_r_train = min_r_train
+        self.every = every
+        self.samples = samples
+        self.patience = patience
+        self.overfit: deque[int] = deque(maxlen=patience)
+        self._heldout: Tensor | None = None
+        self._real: Tensor | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        data = trainer.datamodule
+        if data is None or not hasattr(data, "heldout_samples"):
+            raise ConfigError(
+                "DiscriminatorOverfitting needs held-out real data, and this run's data has "
+                "none; use Digits, StackedDigits or Toy2D, or drop the detector."
+            )
+        self._heldout = data.heldout_samples(self.samples, seed=0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._real = batch[0] if isinstance(batch, list | tuple) else batch
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
+        signals = super().measure(trainer, module)
+        if trainer.global_step % self.every == 0 and self._real is not None:
+            count = min(len(self._real), len(self._heldout))  # the same number of each
+            signals["r_train"] = sign_mean(module.judge(self._real[:count]))
+            signals["r_heldout"] = sign_mean(module.judge(self._heldout[:count]))
+        return signals
+
+    def check(self, step: int, signals: Mapping[str, float]) -> Finding | None:
+        if "r_train" not in signals:
+            return None  # not a checking step
+        r_train, r_heldout = signals["r_train"], signals["r_heldout"]
+        gap = r_train - r_heldout
+        self.overfit.append(int(r_train >= self.min_r_train and gap >= self.min_gap))
+        if len(self.overfit) < self.patience or not all(self.overfit):
+            return None
+        return Finding(
+            f"D overfits its training images on {self.patience} checks in a row: it calls "
+            f"{(r_train + 1) / 2:.0%} of training images real but {(r_heldout + 1) / 2:.0%} of "
+            f"held-out ones (E[sign D] {r_train:.2f} against {r_heldout:.2f}).",
+            {"r_train": r_train, "r_heldout": r_heldout},
+        )
