@@ -32,11 +32,12 @@ from gan_tricks.run import (
 )
 from gan_tricks.tricks.base import Trick
 
-USAGE = """usage: gan-tricks {fit,sample,evaluate} ...
+USAGE = """usage: gan-tricks {fit,sample,evaluate,report} ...
 
   fit       train a GAN from a YAML recipe:  gan-tricks fit --config recipes/ring8.yaml
   sample    draw samples from a checkpoint:  gan-tricks sample CKPT -n 2500 -o out.png
   evaluate  print metrics of a checkpoint:   gan-tricks evaluate CKPT
+  report    one HTML page of a run:          gan-tricks report runs/NAME
 
 'gan-tricks COMMAND --help' lists what each command takes.
 """
@@ -259,7 +260,29 @@ QUIET_WARNINGS = (
     ".*Using ModelCheckpoint with manual optimization and every_n_train_steps.*",
 )
 
-COMMANDS = {"fit": fit_command, "sample": sample_command, "evaluate": evaluate_command}
+
+def report_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gan-tricks report",
+        description="Write one self-contained HTML page (and a PNG) of a run: losses, every "
+        "detector signal with its alarms, and samples over time.",
+    )
+    parser.add_argument("run_dir", help="a run folder written by gan-tricks fit (runs/NAME)")
+    parser.add_argument("-o", "--output", default=None, help="default: RUN_DIR/report.html")
+    options = parser.parse_args(args)
+    from gan_tricks.report import write_report  # matplotlib: only this command needs it
+
+    path = write_report(options.run_dir, options.output)
+    print(f"wrote {path} and {Path(options.run_dir) / 'report.png'}")
+    return 0
+
+
+COMMANDS = {
+    "fit": fit_command,
+    "sample": sample_command,
+    "evaluate": evaluate_command,
+    "report": report_command,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

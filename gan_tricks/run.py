@@ -58,30 +58,37 @@ class LastCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
+SNAPSHOT_FOLDER = "samples"
+
+
 class RunArtifacts(pl.Callback):
     """Keeps a light history of the step signals and, at the end, draws two pictures.
 
     ``samples.png`` (a scatter over the true modes for 2D data, a grid for images),
     ``training.png`` (losses, D's outputs and gradient norms over the run) and ``timing.json``
-    (iterations and training seconds, start-up excluded, so tricks' costs compare per step),
-    in the run folder.
+    (iterations and training seconds, start-up and snapshots excluded, so tricks' costs
+    compare per step), in the run folder; and ``snapshots`` pictures of samples at evenly
+    spaced iterations, ``samples/step_NNNNNNN.png``, which ``gan-tricks report`` shows in order.
     """
 
-    def __init__(self, run_dir: Path | str, every_n_steps: int = 10) -> None:
+    def __init__(self, run_dir: Path | str, every_n_steps: int = 10, snapshots: int = 8) -> None:
         self.run_dir = Path(run_dir)
         self.every_n_steps = every_n_steps
+        self.snapshots = snapshots
         self.history: list[dict[str, float]] = []
         self._steps_at_start = 0
         self._started: float | None = None
+        self._snapshot_seconds = 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._started = time.perf_counter()
         self._steps_at_start = trainer.global_step
+        self._snapshot_seconds = 0.0
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self._started is None:
             return
-        seconds = time.perf_counter() - self._started
+        seconds = time.perf_counter() - self._started - self._snapshot_seconds
         steps = trainer.global_step - self._steps_at_start
         self._started = None
         if trainer.is_global_zero:
@@ -99,6 +106,18 @@ class RunArtifacts(pl.Callback):
             row = {"step": float(step)}
             row.update({k: float(v) for k, v in pl_module.signals.items()})
             self.history.append(row)
+        if self.snapshots and trainer.max_steps > 0:
+            interval = max(1, trainer.max_steps // self.snapshots)
+            if step % interval == 0 and step < trainer.max_steps:  # the end has samples.png
+                start = time.perf_counter()
+                self._save_snapshot(trainer, pl_module, step)
+                self._snapshot_seconds += time.perf_counter() - start
+
+    @rank_zero_only
+    def _save_snapshot(self, trainer, pl_module, step: int) -> None:
+        datamodule = getattr(trainer, "datamodule", None)
+        samples = pl_module.sample(_default_picture_samples(datamodule), seed=0)
+        save_samples(samples, self.run_dir / SNAPSHOT_FOLDER / f"step_{step:07d}.png", datamodule)
 
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:

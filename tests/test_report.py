@@ -1,0 +1,65 @@
+"""`gan-tricks report`: one self-contained HTML page of a real run, with its alarms."""
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gan_tricks.cli import main
+from gan_tricks.monitors import read_alarms
+from gan_tricks.report import read_metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory) -> Path:
+    """A ring8 run whose D wins (G barely learns) under DiscriminatorOverpowering."""
+    root = tmp_path_factory.mktemp("report")
+    detector = root / "detector.yaml"
+    detector.write_text(
+        "trainer:\n  callbacks:\n"
+        "    - class_path: gan_tricks.monitors.DiscriminatorOverpowering\n"
+        "      init_args: {window: 30, warmup: 0, cooldown: 60}\n"
+    )
+    args = ["fit", "--config", str(ROOT / "recipes" / "ring8.yaml"), "--config", str(detector)]
+    args += ["--model.g_optimizer.init_args.lr", "1e-9", "--model.d_optimizer.init_args.lr", "0.01"]
+    args += ["--name", "r", "--wandb", "off", "--trainer.max_steps", "160"]
+    args += ["--trainer.log_every_n_steps", "10", "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.default_root_dir", str(root)]
+    assert main(args) == 0
+    return root / "r"
+
+
+def test_a_run_keeps_evenly_spaced_sample_snapshots(failing_run):
+    pictures = sorted(p.name for p in (failing_run / "samples").glob("step_*.png"))
+    assert pictures == [f"step_{step:07d}.png" for step in range(20, 160, 20)]
+
+
+def test_report_embeds_signals_alarms_samples_and_config(failing_run, capsys):
+    assert main(["report", str(failing_run)]) == 0
+    assert "report.html" in capsys.readouterr().out
+    page = (failing_run / "report.html").read_text()
+    alarms = read_alarms(failing_run)
+    assert len(alarms) >= 2  # the failure persists past the cooldown
+    assert page.count("<tr class='error'>") == len(alarms)
+    assert f"<td>{alarms[0].step:,}</td><td>DiscriminatorOverpowering</td>" in page
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 1 + 7 + 1  # the signals, seven snapshots, the end of the run
+    assert "iteration 20" in page and "end of the run" in page
+    assert "gan_tricks.monitors.DiscriminatorOverpowering" in page  # the config, escaped
+    assert 'src="http' not in page and "<script" not in page  # self-contained
+    assert Image.open(failing_run / "report.png").size[0] > 500
+
+
+def test_metrics_are_read_per_column(failing_run):
+    series = read_metrics(failing_run)
+    steps = [step for step, _ in series["train/d_loss"]]
+    assert steps == sorted(steps) and len(steps) >= 10
+    assert "monitor/g_grad_max_layer" not in series  # only detectors that compute it log it
+
+
+def test_a_folder_without_metrics_is_refused_in_one_sentence(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "has no metrics.csv" in capsys.readouterr().err
