@@ -132,6 +132,19 @@ class GANModule(pl.LightningModule):
             trick.check_compatibility(self, self._tricks)
         self._check_generator_matches_data()
 
+    def add_trick(self, trick: Trick) -> None:
+        """Switch a trick on in the middle of a fit (a detector's remedy does): it joins the
+        trainer's callbacks and every hook of the step from the next iteration. A trick that
+        changes the networks' structure (spectral norm, an EMA copy) cannot join this late."""
+        if type(trick).configure_networks is not Trick.configure_networks:
+            raise ConfigError(
+                f"{type(trick).__name__} changes the networks' structure, so it must be in the "
+                "recipe from the start; it cannot be switched on during a fit."
+            )
+        trick.check_compatibility(self, [*self._tricks, trick])
+        self.trainer.callbacks.append(trick)
+        self._tricks = sorted([*self._tricks, trick], key=lambda t: t.order)
+
     def _check_generator_matches_data(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
         expected = getattr(datamodule, "sample_shape", None)

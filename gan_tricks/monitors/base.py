@@ -15,7 +15,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -24,9 +24,10 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from gan_tricks.errors import ConfigError
+from gan_tricks.monitors.actions import REMEDIES, HealthySnapshots, check_remedy
 
 ALARMS_FILE = "alarms.jsonl"
-ACTIONS = ("warn", "stop")
+ACTIONS = ("warn", "stop", "rollback", "remediate")
 SEVERITIES = ("warning", "error")
 
 console = logging.getLogger("gan_tricks.monitors")
@@ -43,6 +44,8 @@ class Alarm:
         message: one line: what is wrong, since when, and what to try.
         signals: the values that triggered it.
         remedy: the suggested tricks, also at the end of ``message``.
+        action: what the run did about it: ``warn``, ``stop``, or what a ``rollback`` or a
+            ``remediate`` changed.
     """
 
     step: int
@@ -51,15 +54,16 @@ class Alarm:
     message: str
     signals: dict[str, float] = field(default_factory=dict)
     remedy: str = ""
+    action: str = "warn"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), allow_nan=True)
 
     def line(self) -> str:
         """The console line."""
-        return f"gan-tricks alarm at step {self.step}: {self.detector} ({self.severity}): " + (
-            self.message
-        )
+        head = f"gan-tricks alarm at step {self.step}: {self.detector} ({self.severity}): "
+        tail = "" if self.action == "warn" else f" Action: {self.action}."
+        return head + self.message + tail
 
 
 class Finding(NamedTuple):
@@ -79,26 +83,44 @@ class Detector(pl.Callback):
     the same detector, the checkpoint state, and routing each alarm.
 
     Args:
-        action: ``"warn"`` (report and go on) or ``"stop"`` (report and end the fit after this
-            iteration, like ``EarlyStopping``).
+        action: ``"warn"`` (report and go on), ``"stop"`` (report and end the fit after this
+            iteration, like ``EarlyStopping``), ``"rollback"`` (restore the weights and
+            optimizer states of a healthy moment, at least ``rollback_every`` iterations back,
+            and go on) or ``"remediate"`` (apply ``remedy``, a name from
+            ``gan_tricks.monitors.actions.REMEDIES``, and go on).
         warmup: iterations during which no alarm is raised (the history still fills): the
             first steps of every GAN look odd.
         cooldown: iterations after an alarm during which the same detector stays quiet, so a
             failure that persists is reported once per ``cooldown`` steps, not on every step.
+        remedy: for ``action: remediate``, e.g. ``lower_d_lr`` or ``raise_instance_noise``.
+        rollback_every: for ``action: rollback``, how often a healthy state is kept (in
+            memory: one copy of the weights and optimizer states, twice).
     """
 
     remedy: ClassVar[str] = ""
     severity: ClassVar[str] = "warning"
 
-    def __init__(self, action: str = "warn", warmup: int = 100, cooldown: int = 1000) -> None:
+    def __init__(
+        self,
+        action: str = "warn",
+        warmup: int = 100,
+        cooldown: int = 1000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
+    ) -> None:
         if action not in ACTIONS:
             choices = ", ".join(ACTIONS)
             raise ConfigError(f"a detector's action must be one of {choices} (got {action!r}).")
         if warmup < 0 or cooldown < 0:
             raise ConfigError(f"warmup and cooldown must be >= 0 (got {warmup}, {cooldown}).")
+        check_remedy(remedy)
+        if action == "remediate" and remedy is None:
+            raise ConfigError(f"action remediate needs a remedy: one of {', '.join(REMEDIES)}.")
         self.action = action
         self.warmup = warmup
         self.cooldown = cooldown
+        self.remedy_name = remedy
+        self.snapshots = HealthySnapshots(rollback_every) if action == "rollback" else None
         self.alarms: list[Alarm] = []
         self._last_alarm_step: int | None = None
 
@@ -142,10 +164,33 @@ class Detector(pl.Callback):
         signals = self.measure(trainer, pl_module)
         self._log_own_signals(pl_module, signals)
         alarm = self.observe(trainer.global_step, signals)
-        if alarm is not None:
-            self.report(trainer, alarm)
-            if self.action == "stop":
-                trainer.should_stop = True
+        if alarm is None:
+            if self.snapshots is not None and self._quiet_for(trainer.global_step):
+                self.snapshots.maybe_take(trainer, pl_module)
+            return
+        alarm = replace(alarm, action=self.act(trainer, pl_module))
+        self.alarms[-1] = alarm
+        self.report(trainer, alarm)
+
+    def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> str:
+        """Take the detector's action on an alarm; what was done, in words."""
+        if self.action == "stop":
+            trainer.should_stop = True
+            return "stop"
+        if self.action == "remediate":
+            return "remediate: " + REMEDIES[self.remedy_name](trainer, module)
+        if self.action == "rollback":
+            step = self.snapshots.restore(trainer, module)
+            if step is None:
+                return "rollback: no healthy state kept yet, nothing restored"
+            self.reset_history()
+            return f"rollback: restored the weights and optimizer states of step {step}"
+        return "warn"
+
+    def _quiet_for(self, step: int) -> bool:
+        # A state is healthy when no alarm came within a cooldown: the window that led to the
+        # last alarm may have started going wrong well before it.
+        return self._last_alarm_step is None or step - self._last_alarm_step >= self.cooldown
 
     def _log_own_signals(self, module: pl.LightningModule, signals: Mapping[str, float]) -> None:
         # What the detector computed beyond the module's signals (per-layer gradient norms,
@@ -157,7 +202,7 @@ class Detector(pl.Callback):
 
     def report(self, trainer: pl.Trainer, alarm: Alarm) -> None:
         """Send an alarm to the console, ``alarms.jsonl`` and W&B."""
-        report_alarm(trainer, alarm, stopping=self.action == "stop")
+        report_alarm(trainer, alarm)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -182,6 +227,10 @@ class Detector(pl.Callback):
             window.clear()
             window.extend(values)
 
+    def reset_history(self) -> None:
+        """Forget the window of history (after a rollback, it describes weights now gone)."""
+        self.load_history_state({name: [] for name in self.history_state()})
+
 
 def alarm_count(trainer: pl.Trainer) -> int:
     """Alarms raised so far by every detector of the run."""
@@ -189,8 +238,8 @@ def alarm_count(trainer: pl.Trainer) -> int:
 
 
 @rank_zero_only
-def report_alarm(trainer: pl.Trainer, alarm: Alarm, stopping: bool = False) -> None:
-    line = alarm.line() + (" Stopping the run." if stopping else "")
+def report_alarm(trainer: pl.Trainer, alarm: Alarm) -> None:
+    line = alarm.line()
     progress_bar = trainer.progress_bar_callback
     if progress_bar is not None and progress_bar.is_enabled:
         progress_bar.print(line)  # above the bar, not through it
@@ -217,6 +266,7 @@ def _send_to_wandb(run, alarm: Alarm) -> None:
         "step": alarm.step,
         "severity": alarm.severity,
         "message": alarm.message,
+        "action": alarm.action,
     }
     run.summary["alarms"] = alarms
     run.summary["alarm_count"] = int(run.summary.get("alarm_count", 0) or 0) + 1

@@ -76,6 +76,7 @@ def test_alarms_reach_the_console_the_run_folder_and_wandb(tmp_path, caplog):
         "message",
         "signals",
         "remedy",
+        "action",
     }
     console = [r.getMessage() for r in caplog.records if r.name == "gan_tricks.monitors"]
     assert console[0].startswith("gan-tricks alarm at step 2: Threshold (warning): d_loss is")

@@ -1,0 +1,115 @@
+"""What detectors do about an alarm: stop, remediate with a named remedy, roll back."""
+
+import copy
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from gan_tricks.errors import ConfigError
+from gan_tricks.monitors import Detector, read_alarms
+from gan_tricks.testing import fit_briefly, tiny_gan_module
+from gan_tricks.tricks import InstanceNoise, LabelSmoothing, SpectralNorm
+
+
+class FiresAt(Detector):
+    """Fires at the given steps and nowhere else."""
+
+    def __init__(self, steps, **kwargs):
+        super().__init__(warmup=0, cooldown=0, **kwargs)
+        self.steps = set(steps)
+
+    def check(self, step, signals):
+        return ("it is time.", {}) if step in self.steps else None
+
+
+def test_remediate_lower_d_lr_halves_ds_rate_and_says_so(tmp_path):
+    initial = 2e-4
+    module = tiny_gan_module(
+        g_optimizer=lambda p: torch.optim.Adam(p, lr=initial),
+        d_optimizer=lambda p: torch.optim.Adam(p, lr=initial),
+    )
+    detector = FiresAt([3], action="remediate", remedy="lower_d_lr")
+    trainer = fit_briefly(module, 5, [detector], default_root_dir=tmp_path)
+    g_optimizer, d_optimizer = trainer.optimizers
+    assert d_optimizer.param_groups[0]["lr"] == pytest.approx(initial / 2)
+    assert g_optimizer.param_groups[0]["lr"] == pytest.approx(initial)
+    (alarm,) = read_alarms(tmp_path)
+    assert alarm.action == "remediate: halved D's learning rate (0.0002 -> 0.0001)"
+
+
+def test_remediate_switches_instance_noise_on_mid_run(tmp_path):
+    module = tiny_gan_module()
+    detector = FiresAt([2], action="remediate", remedy="raise_instance_noise")
+    trainer = fit_briefly(module, 6, [detector], default_root_dir=tmp_path)
+    (noise,) = [c for c in trainer.callbacks if isinstance(c, InstanceNoise)]
+    assert noise in module._tricks and noise.step == 5  # it took part in later iterations
+    assert noise.sigma_at(2) == pytest.approx(0.1 * (1 - 2 / 6))
+    assert "switched instance noise on" in detector.alarms[0].action
+
+
+def test_remediate_boosts_instance_noise_that_is_already_on(tmp_path):
+    noise = InstanceNoise(sigma=0.05, schedule="constant")
+    detector = FiresAt([2], action="remediate", remedy="raise_instance_noise")
+    fit_briefly(tiny_gan_module(), 4, [noise, detector], default_root_dir=tmp_path)
+    assert noise.current_sigma == pytest.approx(0.1)
+    assert detector.alarms[0].action == "remediate: doubled the instance noise (sigma now 0.1)"
+
+
+def test_remediate_label_smoothing_changes_ds_targets(tmp_path):
+    module = tiny_gan_module()
+    detector = FiresAt([2], action="remediate", remedy="add_label_smoothing")
+    trainer = fit_briefly(module, 4, [detector], default_root_dir=tmp_path)
+    (smoothing,) = [c for c in trainer.callbacks if isinstance(c, LabelSmoothing)]
+    real, fake = smoothing.targets(module, torch.ones(4), torch.zeros(4))
+    assert torch.equal(real, torch.full((4,), 0.9)) and torch.equal(fake, torch.zeros(4))
+    assert smoothing in module._tricks
+
+
+class WeightRecorder(pl.Callback):
+    def __init__(self):
+        self.weights = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.weights[trainer.global_step] = copy.deepcopy(pl_module.generator.state_dict())
+
+
+def test_rollback_restores_the_older_of_the_last_two_healthy_states(tmp_path):
+    detector = FiresAt([10], action="rollback", rollback_every=3)
+    recorder = WeightRecorder()  # after the detector: it sees the restored weights
+    fit_briefly(tiny_gan_module(), 12, [detector, recorder], default_root_dir=tmp_path)
+    (alarm,) = detector.alarms
+    # Healthy states were kept at steps 3, 6 and 9; the older of the last two is step 6.
+    assert alarm.action == "rollback: restored the weights and optimizer states of step 6"
+    for name, value in recorder.weights[10].items():
+        assert torch.equal(value, recorder.weights[6][name])
+    assert not torch.equal(recorder.weights[9]["net.0.weight"], recorder.weights[6]["net.0.weight"])
+    assert not torch.equal(
+        recorder.weights[12]["net.0.weight"], recorder.weights[10]["net.0.weight"]
+    )
+
+
+def test_rollback_before_any_healthy_state_says_nothing_was_restored(tmp_path):
+    detector = FiresAt([1], action="rollback", rollback_every=5)
+    fit_briefly(tiny_gan_module(), 2, [detector], default_root_dir=tmp_path)
+    assert detector.alarms[0].action == "rollback: no healthy state kept yet, nothing restored"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"action": "remediate"}, "needs a remedy"),
+        ({"action": "remediate", "remedy": "pray"}, "remedy must be one of"),
+        ({"action": "rollback", "rollback_every": 0}, "rollback_every"),
+    ],
+)
+def test_bad_action_settings_are_refused(kwargs, says):
+    with pytest.raises(ConfigError, match=says):
+        FiresAt([1], **kwargs)
+
+
+def test_a_structural_trick_cannot_join_mid_run(tmp_path):
+    module = tiny_gan_module()
+    fit_briefly(module, 1, [], default_root_dir=tmp_path)
+    with pytest.raises(ConfigError, match="must be in the recipe from the start"):
+        module.add_trick(SpectralNorm())
