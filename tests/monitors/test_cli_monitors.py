@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gan_tricks.cli import main
@@ -9,19 +10,21 @@ from gan_tricks.monitors import read_alarms
 from gan_tricks.testing import wandb_records
 
 ROOT = Path(__file__).resolve().parents[2]
-ALL_DETECTORS = ROOT / "benchmarks" / "overlays" / "monitors" / "all_detectors.yaml"
+OVERLAYS = ROOT / "benchmarks" / "overlays" / "monitors"
 
 
-def test_every_detector_runs_in_a_digits_fit(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("recipe", "overlay"), [("digits", "all_detectors"), ("ring8", "all_detectors_2d")]
+)
+def test_every_detector_runs_in_a_fit(recipe, overlay, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    recipe = ROOT / "recipes" / "digits.yaml"
-    args = ["fit", "--config", str(recipe), "--config", str(ALL_DETECTORS), "--name", "r"]
+    recipe, overlay = ROOT / "recipes" / f"{recipe}.yaml", OVERLAYS / f"{overlay}.yaml"
+    args = ["fit", "--config", str(recipe), "--config", str(overlay), "--name", "r"]
     args += ["--wandb", "off", "--trainer.max_steps", "12", "--trainer.log_every_n_steps", "5"]
     args += ["--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
     assert main(args) == 0
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
-    overlay = yaml.safe_load(ALL_DETECTORS.read_text())
-    listed = {c["class_path"] for c in overlay["trainer"]["callbacks"]}
+    listed = {c["class_path"] for c in yaml.safe_load(overlay.read_text())["trainer"]["callbacks"]}
     assert listed <= {c["class_path"] for c in saved["trainer"]["callbacks"]}
     assert len(listed) == 8
     header = (tmp_path / "r" / "metrics.csv").read_text().splitlines()[0]
