@@ -157,7 +157,7 @@ class Detector(pl.Callback):
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         """This iteration's signals: the module's, as floats. Detectors that compute more
         (per-layer gradient norms, sample diversity) extend it."""
-        return {name: float(value) for name, value in getattr(module, "signals", {}).items()}
+        return dict(_as_floats(getattr(module, "signals", {})))
 
     # ------------------------------------------------------------------ Lightning
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -230,6 +230,20 @@ class Detector(pl.Callback):
     def reset_history(self) -> None:
         """Forget the window of history (after a rollback, it describes weights now gone)."""
         self.load_history_state({name: [] for name in self.history_state()})
+
+
+# The last signals dict seen and its floats. Holding the dict itself (not its id) means a new
+# dict can never be taken for it.
+_last_floats: tuple[Mapping[str, Any] | None, dict[str, float]] = (None, {})
+
+
+def _as_floats(signals: Mapping[str, Any]) -> dict[str, float]:
+    """The step's signals as floats, converted once per step for all detectors: the module
+    sets a new dict each iteration (each ``float`` of a CUDA tensor is a device sync)."""
+    global _last_floats
+    if _last_floats[0] is not signals:
+        _last_floats = (signals, {name: float(value) for name, value in signals.items()})
+    return _last_floats[1]
 
 
 def alarm_count(trainer: pl.Trainer) -> int:

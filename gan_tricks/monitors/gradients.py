@@ -73,7 +73,13 @@ class GradientPathology(Detector):
 
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         signals = super().measure(trainer, module)
+        logs_this_step = getattr(module, "_logs_this_step", lambda: True)()
         for network, prefix in zip(NETWORKS, ("g", "d"), strict=True):
+            total = signals.get(f"{prefix}_grad_norm")
+            # No layer's norm exceeds the total's, so below the limit the layers need no look
+            # (except on logging steps, where the largest is logged).
+            if total is not None and total <= self.exploding_above and not logs_this_step:
+                continue
             norms = layer_gradient_norms(getattr(module, network))
             if norms:
                 worst = max(norms, key=norms.get)

@@ -28,7 +28,8 @@ class NonFinite(Detector):
 
     Args:
         weights_every: how often to check every weight (0: never); a fused norm over all
-            parameters, a fraction of a millisecond for the bundled networks.
+            parameters. Weights turn NaN through a NaN gradient, which the gradient norms show
+            in the step it happens, so this is a backstop.
     """
 
     severity = "error"
@@ -38,7 +39,7 @@ class NonFinite(Detector):
     )
 
     def __init__(
-        self, action: str = "stop", warmup: int = 0, cooldown: int = 1000, weights_every: int = 1
+        self, action: str = "stop", warmup: int = 0, cooldown: int = 1000, weights_every: int = 10
     ) -> None:
         super().__init__(action=action, warmup=warmup, cooldown=cooldown)
         if weights_every < 0:
