@@ -22,6 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
+from torch import Tensor
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.actions import REMEDIES, HealthySnapshots, check_remedy
@@ -122,6 +123,7 @@ class Detector(pl.Callback):
         self.remedy_name = remedy
         self.snapshots = HealthySnapshots(rollback_every) if action == "rollback" else None
         self.alarms: list[Alarm] = []
+        self.real_batch: Tensor | None = None  # this iteration's, for detectors that compare
         self._last_alarm_step: int | None = None
 
     @property
@@ -160,7 +162,18 @@ class Detector(pl.Callback):
         return dict(_as_floats(getattr(module, "signals", {})))
 
     # ------------------------------------------------------------------ Lightning
+    def fake_and_real(
+        self, trainer: pl.Trainer, module: pl.LightningModule, every: int
+    ) -> tuple[Tensor, Tensor] | None:
+        """G's raw batch of this iteration's G step and the real batch, every ``every``
+        iterations (None on other iterations, or before both exist)."""
+        fake = getattr(module, "g_fake", None)
+        if trainer.global_step % every or fake is None or self.real_batch is None:
+            return None
+        return fake, self.real_batch
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.real_batch = batch[0] if isinstance(batch, list | tuple) else batch
         signals = self.measure(trainer, pl_module)
         self._log_own_signals(pl_module, signals)
         alarm = self.observe(trainer.global_step, signals)

@@ -78,17 +78,12 @@ class GeneratorFoolingWithGarbage(Detector):
         self.g_losses: deque[float] = deque(maxlen=window)
         self.d_losses: deque[float] = deque(maxlen=window)
         self.gaps: deque[float] = deque(maxlen=max(window // every, 2))
-        self._real: Tensor | None = None
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._real = batch[0] if isinstance(batch, list | tuple) else batch
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         signals = super().measure(trainer, module)
-        fake = getattr(module, "g_fake", None)
-        if trainer.global_step % self.every == 0 and fake is not None and self._real is not None:
-            signals["moment_gap"] = moment_gap(fake, self._real)
+        batches = self.fake_and_real(trainer, module, self.every)
+        if batches is not None:
+            signals["moment_gap"] = moment_gap(*batches)
         return signals
 
     def check(self, step: int, signals: Mapping[str, float]) -> Finding | None:

@@ -64,7 +64,6 @@ class DiscriminatorOverfitting(Detector):
         self.patience = patience
         self.overfit: deque[int] = deque(maxlen=patience)
         self._heldout: Tensor | None = None
-        self._real: Tensor | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         data = trainer.datamodule
@@ -75,15 +74,11 @@ class DiscriminatorOverfitting(Detector):
             )
         self._heldout = data.heldout_samples(self.samples, seed=0)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._real = batch[0] if isinstance(batch, list | tuple) else batch
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         signals = super().measure(trainer, module)
-        if trainer.global_step % self.every == 0 and self._real is not None:
-            count = min(len(self._real), len(self._heldout))  # the same number of each
-            signals["r_train"] = sign_mean(module.judge(self._real[:count]))
+        if trainer.global_step % self.every == 0 and self.real_batch is not None:
+            count = min(len(self.real_batch), len(self._heldout))  # the same number of each
+            signals["r_train"] = sign_mean(module.judge(self.real_batch[:count]))
             signals["r_heldout"] = sign_mean(module.judge(self._heldout[:count]))
         return signals
 
