@@ -14,22 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def failing_run(tmp_path_factory) -> Path:
+def failing_run(tmp_path_factory, fit_with_a_winning_discriminator) -> Path:
     """A ring8 run whose D wins (G barely learns) under DiscriminatorOverpowering."""
-    root = tmp_path_factory.mktemp("report")
-    detector = root / "detector.yaml"
-    detector.write_text(
-        "trainer:\n  callbacks:\n"
-        "    - class_path: gan_tricks.monitors.DiscriminatorOverpowering\n"
-        "      init_args: {window: 30, warmup: 0, cooldown: 60}\n"
-    )
-    args = ["fit", "--config", str(ROOT / "recipes" / "ring8.yaml"), "--config", str(detector)]
-    args += ["--model.g_optimizer.init_args.lr", "1e-9", "--model.d_optimizer.init_args.lr", "0.01"]
-    args += ["--name", "r", "--wandb", "off", "--trainer.max_steps", "160"]
-    args += ["--trainer.log_every_n_steps", "10", "--trainer.enable_progress_bar", "false"]
-    args += ["--trainer.default_root_dir", str(root)]
-    assert main(args) == 0
-    return root / "r"
+    return fit_with_a_winning_discriminator(
+        tmp_path_factory.mktemp("report"), "{window: 30, warmup: 0, cooldown: 60}",
+        "--wandb", "off", "--trainer.max_steps", "160", "--trainer.log_every_n_steps", "10",
+    )  # fmt: skip
 
 
 def test_a_run_keeps_evenly_spaced_sample_snapshots(failing_run):

@@ -31,19 +31,14 @@ def test_every_detector_runs_in_a_fit(recipe, overlay, tmp_path, monkeypatch):
     assert "monitor/g_grad_max_layer" in header
 
 
-def test_a_winning_discriminator_is_reported_in_the_run_folder_and_in_wandb(tmp_path, monkeypatch):
+def test_a_winning_discriminator_is_reported_in_the_run_folder_and_in_wandb(
+    tmp_path, monkeypatch, fit_with_a_winning_discriminator
+):
     monkeypatch.chdir(tmp_path)
-    detector = tmp_path / "detector.yaml"
-    detector.write_text(
-        "trainer:\n  callbacks:\n"
-        "    - class_path: gan_tricks.monitors.DiscriminatorOverpowering\n"
-        "      init_args: {window: 30, warmup: 0, action: stop}\n"
-    )
-    args = ["fit", "--config", str(ROOT / "recipes" / "ring8.yaml"), "--config", str(detector)]
-    args += ["--model.g_optimizer.init_args.lr", "1e-9", "--model.d_optimizer.init_args.lr", "0.01"]
-    args += ["--name", "r", "--wandb", "offline", "--trainer.max_steps", "400"]
-    args += ["--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
-    assert main(args) == 0
+    fit_with_a_winning_discriminator(
+        tmp_path, "{window: 30, warmup: 0, action: stop}",
+        "--wandb", "offline", "--trainer.max_steps", "400",
+    )  # fmt: skip
     (alarm,) = read_alarms(tmp_path / "r")
     assert alarm.detector == "DiscriminatorOverpowering" and alarm.step < 400
     assert alarm.signals["p_real"] > 0.9 or alarm.signals["d_loss"] < 0.05
