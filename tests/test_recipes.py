@@ -57,7 +57,9 @@ def test_stacked_digits_overlay_switches_its_trick_on(overlay, tmp_path, monkeyp
     assert main(args) == 0
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     expected = yaml.safe_load(overlay.read_text())
-    for callback in (expected.get("trainer") or {}).get("callbacks") or []:
+    # Overlays append to a recipe's callbacks (`callbacks+:`) instead of replacing them.
+    assert "callbacks" not in (expected.get("trainer") or {})
+    for callback in (expected.get("trainer") or {}).get("callbacks+") or []:
         assert callback["class_path"] in {c["class_path"] for c in saved["trainer"]["callbacks"]}
     for network, options in (expected.get("model") or {}).items():
         if isinstance(options, dict):
