@@ -13,6 +13,7 @@ from gan_tricks.monitors.fooling import GeneratorFoolingWithGarbage, moment_gap
 from gan_tricks.monitors.gradients import GradientPathology, layer_gradient_norms
 from gan_tricks.monitors.losses import DiscriminatorOverpowering, LossOscillation, NonFinite
 from gan_tricks.monitors.overfitting import DiscriminatorOverfitting, sign_mean
+from gan_tricks.monitors.quality import QualityProbe, read_quality
 from gan_tricks.monitors.spectra import SpectralCollapse, spectral_spread, weight_matrices
 
 __all__ = [
@@ -26,11 +27,13 @@ __all__ = [
     "LossOscillation",
     "ModeCollapse",
     "NonFinite",
+    "QualityProbe",
     "SpectralCollapse",
     "diversity_signals",
     "layer_gradient_norms",
     "moment_gap",
     "read_alarms",
+    "read_quality",
     "sign_mean",
     "spectral_spread",
     "weight_matrices",
