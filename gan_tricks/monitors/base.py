@@ -307,5 +307,10 @@ def read_alarms(run_dir: str | Path) -> list[Alarm]:
     return [Alarm(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
+def probability(logit: float) -> float:
+    """D's probability of "real" for a logit (the sigmoid, safe for any float)."""
+    return 1.0 / (1.0 + math.exp(-max(min(logit, 60.0), -60.0)))
+
+
 def finite(value: float) -> bool:
     return not (math.isnan(value) or math.isinf(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from collections.abc import Mapping
 
@@ -37,15 +38,21 @@ def _slope(values: list[float]) -> float:
 
 
 class GeneratorFoolingWithGarbage(Detector):
-    """G's loss falls steadily while its samples get no closer to the data.
+    """G fools D while its samples get no closer to the data.
 
     G winning is good news only if its samples improve. Over the last ``window`` steps this
     detector fits a line to G's loss and to the :func:`moment_gap` between G's batch and the
-    real batch (measured every ``every`` steps, from ``module.g_fake``), and raises an alarm
-    when G's loss fell by more than ``min_drop`` of its level over the window while the gap
-    shrank by less than ``min_improvement`` of its own level, or grew. D's loss rising over the
-    window is reported with it. In a hand-written loop, feed :meth:`observe` ``g_loss`` every
-    step and ``moment_gap`` whenever you measure it.
+    real batch (measured every ``every`` steps, from ``module.g_fake``). It raises an alarm
+    when the samples are far from the data (a median gap over ``max_gap``: the healthy runs of
+    the failure zoo stay under 0.4, the failing ones over 1) and the gap shrank by less than
+    ``min_improvement`` of its level (or grew), while either G's loss fell by more than
+    ``min_drop`` of its level over the window, or D rated G's samples at least as real as the
+    data on average (mean logits ``d_fake >= d_real``). The second case is a weak or frozen D
+    that G fooled early, whose loss has nothing left to fall. (Without the distance test, a
+    healthy DCGAN on the digits raised it: G's loss falls there in D's sawtooth while its
+    samples, already close, get no closer.) D's loss rising over the window is reported with
+    it. In a hand-written loop, feed :meth:`observe` ``g_loss`` (and ``d_real``, ``d_fake``)
+    every step and ``moment_gap`` whenever you measure it.
     """
 
     severity = "warning"
@@ -59,24 +66,33 @@ class GeneratorFoolingWithGarbage(Detector):
         window: int = 500,
         min_drop: float = 0.3,
         min_improvement: float = 0.05,
+        max_gap: float = 1.0,
         every: int = 10,
         action: str = "warn",
         warmup: int = 500,
         cooldown: int = 2000,
     ) -> None:
         super().__init__(action=action, warmup=warmup, cooldown=cooldown)
-        if window < 20 or not 0 < min_drop < 1 or not 0 <= min_improvement < 1 or every < 1:
+        if (
+            window < 20
+            or not 0 < min_drop < 1
+            or not 0 <= min_improvement < 1
+            or not max_gap > 0
+            or every < 1
+        ):
             raise ConfigError(
                 "GeneratorFoolingWithGarbage needs window >= 20, 0 < min_drop < 1, "
-                f"0 <= min_improvement < 1 and every >= 1 (got {window}, {min_drop}, "
-                f"{min_improvement}, {every})."
+                f"0 <= min_improvement < 1, max_gap > 0 and every >= 1 (got {window}, "
+                f"{min_drop}, {min_improvement}, {max_gap}, {every})."
             )
         self.window = window
         self.min_drop = min_drop
         self.min_improvement = min_improvement
+        self.max_gap = max_gap
         self.every = every
         self.g_losses: deque[float] = deque(maxlen=window)
         self.d_losses: deque[float] = deque(maxlen=window)
+        self.d_margins: deque[float] = deque(maxlen=window)  # d_real - d_fake, in logits
         self.gaps: deque[float] = deque(maxlen=max(window // every, 2))
 
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
@@ -90,23 +106,46 @@ class GeneratorFoolingWithGarbage(Detector):
         self.g_losses.append(signals["g_loss"])
         if "d_loss" in signals:
             self.d_losses.append(signals["d_loss"])
+        if "d_real" in signals and "d_fake" in signals:
+            self.d_margins.append(signals["d_real"] - signals["d_fake"])
         if "moment_gap" in signals:
             self.gaps.append(signals["moment_gap"])
         if len(self.g_losses) < self.window or len(self.gaps) < self.gaps.maxlen:
             return None
-        g_level = max(abs(sum(self.g_losses) / len(self.g_losses)), 1e-8)
-        g_change = _slope(list(self.g_losses)) * (self.window - 1)
         gaps = list(self.gaps)
         gap_level = max(sum(gaps) / len(gaps), 1e-8)
         gap_change = _slope(gaps) * (len(gaps) - 1)
-        if not (
-            g_change < -self.min_drop * g_level and gap_change > -self.min_improvement * gap_level
-        ):
+        if gap_change <= -self.min_improvement * gap_level:
+            return None  # the samples are getting closer to the data
+        g_level = max(abs(sum(self.g_losses) / len(self.g_losses)), 1e-8)
+        g_change = _slope(list(self.g_losses)) * (self.window - 1)
+        if statistics.median(gaps) <= self.max_gap:
+            return None  # close to the data: a falling G loss there is G catching up
+        falling = g_change < -self.min_drop * g_level
+        margin = sum(self.d_margins) / len(self.d_margins) if self.d_margins else float("inf")
+        fooled = margin <= 0
+        if not (falling or fooled):
             return None
         d_change = _slope(list(self.d_losses)) * (len(self.d_losses) - 1) if self.d_losses else 0.0
         d_note = f", while D's loss rose by {d_change:.3g}" if d_change > 0 else ""
+        gaps_text = f"moment gap {gaps[0]:.3g} -> {gaps[-1]:.3g}"
+        if falling:
+            message = (
+                f"G's loss fell by {-g_change:.3g} over the last {self.window} steps{d_note}, "
+                f"but its samples got no closer to the data ({gaps_text})."
+            )
+        else:
+            message = (
+                f"D rates G's samples as real as the data over the last {self.window} steps "
+                f"(mean logit margin {margin:.3g}), yet they are far from it ({gaps_text})."
+            )
         return Finding(
-            f"G's loss fell by {-g_change:.3g} over the last {self.window} steps{d_note}, but its "
-            f"samples got no closer to the data (moment gap {gaps[0]:.3g} -> {gaps[-1]:.3g}).",
-            {"g_loss_change": g_change, "moment_gap_change": gap_change, "d_loss_change": d_change},
+            message,
+            {
+                "g_loss_change": g_change,
+                "moment_gap_change": gap_change,
+                "moment_gap": gaps[-1],
+                "d_logit_margin": margin,
+                "d_loss_change": d_change,
+            },
         )

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.monitors.base import Detector, Finding
+from gan_tricks.monitors.base import Detector, Finding, probability
 
 NETWORKS = ("generator", "discriminator")
 
@@ -34,9 +34,22 @@ class GradientPathology(Detector):
     records, per network, the largest layer norm. It raises an alarm when a network's largest
     layer norm is over ``exploding_above`` (ganhacks #10 names norms over 100) or not finite
     for ``explode_patience`` consecutive steps (an explosion turns to NaN within a few), or
-    when its total norm is under ``vanishing_below`` for ``patience`` consecutive steps. In a
-    hand-written loop, feed :meth:`observe` the signals ``{g,d}_grad_norm`` and
-    ``{g,d}_grad_max_layer`` yourself (see :func:`layer_gradient_norms`).
+    when its total norm is under ``vanishing_below`` for ``patience`` consecutive steps.
+
+    Under the minimax loss, G's gradient passes through D's sigmoid on G's samples and is
+    scaled by D(fake): when D rejects them with certainty the sigmoid saturates and G stops
+    learning while its gradient norm, summed over many units, still looks ordinary. So with
+    that loss, D's mean probability on fakes (the sigmoid of the ``d_fake`` logit) under
+    ``saturated_below`` for ``patience`` steps is a vanishing gradient too.
+
+    ``exploding_above`` defaults to 1,000, not the folklore's 100: a healthy DCGAN's first
+    convolution in D reaches 850 on the digits, while the exploding learning rate of the
+    failure zoo puts D's layers in the thousands within 20 steps. In a hand-written loop, feed
+    :meth:`observe` the signals ``{g,d}_grad_norm`` and ``{g,d}_grad_max_layer`` yourself (see
+    :func:`layer_gradient_norms`), ``d_fake``, and give ``loss``.
+
+    Args:
+        loss: the GAN loss's name; None reads it from the module (``module.loss.name``).
     """
 
     remedies: ClassVar[dict[str, str]] = {
@@ -48,28 +61,41 @@ class GradientPathology(Detector):
 
     def __init__(
         self,
-        exploding_above: float = 100.0,
+        exploding_above: float = 1000.0,
         vanishing_below: float = 1e-7,
+        saturated_below: float = 0.01,
         patience: int = 20,
         explode_patience: int = 3,
+        loss: str | None = None,
         action: str = "warn",
         warmup: int = 100,
         cooldown: int = 1000,
     ) -> None:
         super().__init__(action=action, warmup=warmup, cooldown=cooldown)
-        if not exploding_above > vanishing_below >= 0 or patience < 1 or explode_patience < 1:
+        if (
+            not exploding_above > vanishing_below >= 0
+            or not 0 <= saturated_below < 0.5
+            or patience < 1
+            or explode_patience < 1
+        ):
             raise ConfigError(
-                "GradientPathology needs exploding_above > vanishing_below >= 0 and both "
-                f"patiences >= 1 (got {exploding_above}, {vanishing_below}, {patience}, "
-                f"{explode_patience})."
+                "GradientPathology needs exploding_above > vanishing_below >= 0, 0 <= "
+                f"saturated_below < 0.5 and both patiences >= 1 (got {exploding_above}, "
+                f"{vanishing_below}, {saturated_below}, {patience}, {explode_patience})."
             )
         self.exploding_above = exploding_above
         self.vanishing_below = vanishing_below
+        self.saturated_below = saturated_below
+        self.loss = loss
         self.patience = patience
         self.explode_patience = explode_patience
         self.exploding: deque[str] = deque(maxlen=explode_patience)
         self.vanishing: deque[str] = deque(maxlen=patience)
         self._worst_layer: dict[str, str] = {}  # per network, the layer with the largest norm
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.loss is None:
+            self.loss = getattr(getattr(pl_module, "loss", None), "name", None)
 
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
         signals = super().measure(trainer, module)
@@ -100,6 +126,13 @@ class GradientPathology(Detector):
             and math.isfinite(signals[f"{prefix}_grad_norm"])
             and signals[f"{prefix}_grad_norm"] < self.vanishing_below
         ]
+        if (
+            self.loss == "minimax"
+            and "d_fake" in signals
+            and "g" not in vanishing
+            and probability(signals["d_fake"]) < self.saturated_below
+        ):
+            vanishing.append("g")
         self.exploding.append(",".join(exploding))
         self.vanishing.append(",".join(vanishing))
         for kind, window in (("exploding", self.exploding), ("vanishing", self.vanishing)):
@@ -118,6 +151,13 @@ class GradientPathology(Detector):
             layer = self._worst_layer.get(prefix)
             where = f" (largest in {layer}: {largest:.3g})" if layer else ""
             detail = f"over {self.exploding_above:g}{where}"
+        elif prefix == "g" and total >= self.vanishing_below:  # through D's saturated sigmoid
+            p_fake = probability(signals["d_fake"])
+            triggered["p_fake"] = p_fake
+            detail = (
+                f"scaled by D(fake) = {p_fake:.2g}: D's sigmoid is saturated on G's samples, "
+                "which the minimax loss's gradient passes through"
+            )
         else:
             detail = f"under {self.vanishing_below:g} (now {total:.3g})"
         return Finding(

@@ -34,7 +34,7 @@ def run(detector, g_losses, gaps, every=10):
 def test_falling_g_loss_with_no_better_samples_is_flagged():
     detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
     g_losses = [2.0 - 1.5 * step / 400 for step in range(400)]
-    alarms = run(detector, g_losses, gaps=[0.8] * 40)
+    alarms = run(detector, g_losses, gaps=[1.5] * 40)
     assert alarms and alarms[0].step == 199
     assert alarms[0].signals["g_loss_change"] == pytest.approx(-1.5 * 199 / 400, rel=1e-6)
     assert "D's loss rose" in alarms[0].message
@@ -47,12 +47,45 @@ def test_falling_g_loss_with_improving_samples_is_healthy():
     assert run(detector, g_losses, gaps) == []
 
 
+def test_falling_g_loss_with_samples_already_close_is_healthy():
+    # A healthy DCGAN on the digits: G's loss falls in D's sawtooth, the gap stays near 0.3.
+    detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
+    g_losses = [2.0 - 1.5 * step / 400 for step in range(400)]
+    assert run(detector, g_losses, gaps=[0.3] * 40) == []
+
+
 def test_a_steady_g_loss_is_healthy_whatever_the_gap():
     detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
     assert run(detector, [0.7] * 400, gaps=[0.8 + 0.01 * i for i in range(40)]) == []
 
 
-@pytest.mark.parametrize("kwargs", [{"window": 5}, {"min_drop": 0}, {"every": 0}])
+def fooled_run(detector, margin, gap, steps=400, every=10):
+    """A steady G loss, D's logit on reals minus fakes ``margin``, a constant moment gap."""
+    alarms = []
+    for step in range(steps):
+        signals = {"g_loss": 0.65, "d_loss": 1.4, "d_real": 0.06, "d_fake": 0.06 - margin}
+        if step % every == 0:
+            signals["moment_gap"] = gap
+        if alarm := detector.observe(step, signals):
+            alarms.append(alarm)
+    return alarms
+
+
+def test_a_fooled_d_with_far_samples_is_flagged_though_g_loss_is_steady():
+    # The failure zoo's weak D: G fooled it in the first 100 steps, its loss has nothing
+    # left to fall, D rates fakes a bit above reals, and the samples are far off.
+    alarms = fooled_run(GeneratorFoolingWithGarbage(window=200, warmup=0), -0.02, 2.5)
+    assert alarms and alarms[0].step == 199
+    assert alarms[0].message.startswith("D rates G's samples as real as the data")
+    assert alarms[0].signals["d_logit_margin"] == pytest.approx(-0.02)
+
+
+@pytest.mark.parametrize(("margin", "gap"), [(-0.02, 0.3), (1.5, 2.5)])
+def test_fooled_needs_both_far_samples_and_a_fooled_d(margin, gap):
+    assert fooled_run(GeneratorFoolingWithGarbage(window=200, warmup=0), margin, gap) == []
+
+
+@pytest.mark.parametrize("kwargs", [{"window": 5}, {"min_drop": 0}, {"every": 0}, {"max_gap": 0}])
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ConfigError):
         GeneratorFoolingWithGarbage(**kwargs)
