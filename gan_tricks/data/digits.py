@@ -113,7 +113,9 @@ class Digits(pl.LightningDataModule):
     ``images`` and ``labels`` expose the whole set (loading it on first use) so the digit
     classifier that scores generated digits trains on exactly what the GAN saw. ``holdout``
     keeps that share of the images out of training (a split fixed by ``seed``), for
-    :meth:`heldout_samples`: D's reading of real images it never trained on.
+    :meth:`heldout_samples`: D's reading of real images it never trained on. ``train_images``
+    trains on only that many of the rest (a limited-data setting, where D overfits as in
+    ADA's experiments; the held-out share is unchanged).
     """
 
     kind: str = "images"
@@ -125,12 +127,15 @@ class Digits(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         holdout: float = 0.0,
+        train_images: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         _check_image_size(image_size)
         check_loader_settings(batch_size, num_workers, seed)
         check_holdout(holdout)
+        if train_images is not None:
+            require_int("data.train_images", train_images, 1, "digits to train on")
         self.image_size = image_size
         self.sample_shape: tuple[int, ...] = (1, image_size, image_size)
         self._images: Tensor | None = None
@@ -157,7 +162,8 @@ class Digits(pl.LightningDataModule):
     @property
     def split(self) -> tuple[Tensor, Tensor]:
         """Indices into :attr:`images` of the training images and of the held-out ones."""
-        return holdout_split(len(self.images), self.hparams.holdout, self.hparams.seed)
+        train, held = holdout_split(len(self.images), self.hparams.holdout, self.hparams.seed)
+        return train[: self.hparams.train_images], held
 
     def train_dataloader(self) -> DataLoader[Tensor]:
         hp = self.hparams

@@ -215,3 +215,18 @@ def test_stacked_holdout_builds_heldout_triples_from_unseen_digits():
     plain = StackedDigits(image_size=8, num_samples=5000, seed=2)
     images, _ = make_stacked_digits(5000, 8, torch.Generator().manual_seed(2))
     assert torch.equal(plain.train_set[7], images[7])
+
+
+def test_train_images_limits_training_to_a_prefix_of_the_same_split():
+    full = Digits(image_size=8, holdout=0.1, seed=3)
+    limited = Digits(image_size=8, batch_size=50, holdout=0.1, seed=3, train_images=100)
+    assert torch.equal(limited.split[0], full.split[0][:100])
+    assert torch.equal(limited.split[1], full.split[1])  # the held-out share is unchanged
+    batches = [b[0] if isinstance(b, list) else b for b in limited.train_dataloader()]
+    assert sum(len(b) for b in batches) == 100
+    assert _rows(torch.cat(batches)) <= _rows(limited.images[limited.split[0]])
+
+
+def test_bad_train_images_is_refused():
+    with pytest.raises(ConfigError, match="train_images"):
+        Digits(train_images=0)
