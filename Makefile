@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: demo test lint baseline bench-tricks bench-tricks-stacked bench-monitors clean
+.PHONY: demo test lint baseline bench-tricks bench-tricks-stacked bench-monitors bench-zoo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,14 +56,16 @@ bench-tricks-stacked: $(VENV)/.installed
 		--title "The image tricks on stacked digits (2,500 iterations)" \
 		-- --trainer.max_steps 2500
 
-# The cost of every failure detector at once on the digits recipe: the same fit with and
-# without benchmarks/overlays/monitors/all_detectors.yaml, one run at a time (about 10 min).
+# The cost of every failure detector at once on the digits recipe, in one run: the detectors
+# are off in every other block of 100 iterations (about 3 min; run nothing else meanwhile).
 bench-monitors: $(VENV)/.installed
-	$(BIN)/python benchmarks/recipes.py --on recipes/digits.yaml \
-		--recipes recipes/digits.yaml,benchmarks/overlays/monitors/all_detectors.yaml \
-		--seeds 3 --jobs 1 --baseline recipes/digits.yaml --runs-root runs/bench_monitors \
-		--out docs/results/monitor_overhead.md \
-		--title "Every failure detector on the digits recipe: time per step"
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/detector_overhead.py --config recipes/digits.yaml \
+		--overlay benchmarks/overlays/monitors/all_detectors.yaml --steps 3000 --block 100
+
+# The failure zoo: every recipe of recipes/failures/ and the healthy controls, 3 seeds, with
+# every detector and the quality probe; scores recall, delay and false alarms (about 50 min).
+bench-zoo: $(VENV)/.installed
+	$(BIN)/python benchmarks/failure_zoo.py --seeds 3 --out docs/results/failure_zoo.md
 
 clean:
 	rm -rf runs .pytest_cache
