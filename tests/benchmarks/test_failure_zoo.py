@@ -111,3 +111,11 @@ def test_the_tables_report_catches_and_false_alarms(zoo, tmp_path):
     assert "| LossOscillation | - | - | - | - | 1 |" in summary
     assert zoo.verdict(rows).startswith("**Target not met**")
     assert "ring8_tricks seed 0" in zoo.verdict(rows)
+
+
+def test_mode_coverage_is_judged_against_what_as_many_perfect_samples_reach(zoo):
+    stacked = {"step": 100, "num_modes": 1000, "num_samples": 2000}
+    assert zoo.reachable_modes(stacked) == pytest.approx(1000 * (1 - 0.999**2000))  # ~865
+    assert not zoo.is_failed({**stacked, "modes_covered": 700})  # 0.81 of what is reachable
+    assert zoo.is_failed({**stacked, "modes_covered": 600})
+    assert zoo.reachable_modes({"num_modes": 8, "num_samples": 2500}) == pytest.approx(8)
