@@ -16,9 +16,10 @@ quality, or no image sample is readable, or the images are less than half as spr
 real ones (mean pairwise distance). A run has failed when its last measurement is failed, and
 the failure's *onset* is the first measurement of the failed stretch that runs to the end. A
 failing run is *caught* when the recipe's detector raised an alarm no later than 500 steps
-after the onset. An alarm before the onset has a negative delay: the probe's spacing allows a
-little of that, and a run can fail, recover for a while and fail again, the alarm marking the
-first time. Alarms on a control run are false alarms.
+after the onset; its delay counts to the latest such alarm (a detector repeats its alarm every
+cooldown while a failure lasts). An alarm before the onset has a negative delay: the probe's
+spacing allows a little of that, and a run can fail, recover for a while and fail again.
+Alarms on a control run are false alarms.
 
 Runs go ``--jobs`` at a time, one thread each; a run whose folder already holds its results
 is not run again (``--rerun`` forces it). Results: ``OUT.md`` (a detector x recipe table and
@@ -168,8 +169,13 @@ def score_run(recipe: Recipe, seed: int, folder: Path) -> dict:
         first.setdefault(alarm.detector, alarm.step)
         counts[alarm.detector] = counts.get(alarm.detector, 0) + 1
     start = onset(measurements)
-    right = [first[name] for name in recipe.caught_by if name in first]
-    alarm_step = min(right) if right else None
+    right = sorted(alarm.step for alarm in alarms if alarm.detector in recipe.caught_by)
+    alarm_step = right[0] if right else None
+    if start is not None:
+        # The right detector's latest alarm by the deadline: a detector repeats its alarm
+        # every cooldown while a failure lasts, so this is its view when the failure set in.
+        in_time = [step for step in right if step <= start + MAX_DELAY]
+        alarm_step = in_time[-1] if in_time else alarm_step
     last = measurements[-1] if measurements else {}
     return {
         "recipe": recipe.name,

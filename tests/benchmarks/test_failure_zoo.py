@@ -119,3 +119,15 @@ def test_mode_coverage_is_judged_against_what_as_many_perfect_samples_reach(zoo)
     assert not zoo.is_failed({**stacked, "modes_covered": 700})  # 0.81 of what is reachable
     assert zoo.is_failed({**stacked, "modes_covered": 600})
     assert zoo.reachable_modes({"num_modes": 8, "num_samples": 2500}) == pytest.approx(8)
+
+
+def test_a_repeated_alarm_is_counted_from_the_latest_one_in_time(zoo, tmp_path):
+    # Failed at 750, recovered at 1250, failed for good from 2250: the alarm repeated at 2738
+    # (every cooldown) is the one that reports the failure that stayed.
+    recipe = zoo.Recipe(ROOT / "recipes" / "failures" / "d_far_stronger.yaml", ("ModeCollapse",))
+    modes = {250: 8, 750: 1, 1250: 8, 2250: 1, 2750: 1}
+    quality = [measurement(s, m, high_quality=0.9) for s, m in modes.items()]
+    alarms = [Alarm(s, "ModeCollapse", "error", "m") for s in (738, 1738, 2738, 3738)]
+    write_run(tmp_path / "a", quality, alarms)
+    row = zoo.score_run(recipe, 0, tmp_path / "a")
+    assert row["onset"] == 2250 and row["alarm_step"] == 2738 and row["delay"] == 488
