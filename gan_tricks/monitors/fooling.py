@@ -43,9 +43,9 @@ class GeneratorFoolingWithGarbage(Detector):
     G winning is good news only if its samples improve. Over the last ``window`` steps this
     detector fits a line to G's loss and to the :func:`moment_gap` between G's batch and the
     real batch (measured every ``every`` steps, from ``module.g_fake``). It raises an alarm
-    when the samples are far from the data (a median gap over ``max_gap``: the healthy runs of
-    the failure zoo stay under 0.4, the failing ones over 1) and the gap shrank by less than
-    ``min_improvement`` of its level (or grew), while either G's loss fell by more than
+    when, over the window's last quarter, the samples are far from the data (a median gap over
+    ``max_gap``: the healthy runs of the failure zoo stay under 0.4, the failing ones over 1)
+    and the gap shrank by less than ``min_improvement`` of its level (or grew), while either G's loss fell by more than
     ``min_drop`` of its level over the window, or D rated G's samples at least as real as the
     data on average (mean logits ``d_fake >= d_real``). The second case is a weak or frozen D
     that G fooled early, whose loss has nothing left to fall. (Without the distance test, a
@@ -113,14 +113,17 @@ class GeneratorFoolingWithGarbage(Detector):
         if len(self.g_losses) < self.window or len(self.gaps) < self.gaps.maxlen:
             return None
         gaps = list(self.gaps)
-        gap_level = max(sum(gaps) / len(gaps), 1e-8)
-        gap_change = _slope(gaps) * (len(gaps) - 1)
+        # Where the samples are now: the window's last quarter. (Over the whole window, a
+        # transient excursion far out and back reads as progress for hundreds of steps.)
+        recent = gaps[-max(len(gaps) // 4, 2) :]
+        gap_level = max(sum(recent) / len(recent), 1e-8)
+        gap_change = _slope(recent) * (len(recent) - 1)
         if gap_change <= -self.min_improvement * gap_level:
             return None  # the samples are getting closer to the data
+        if statistics.median(recent) <= self.max_gap:
+            return None  # close to the data: a falling G loss there is G catching up
         g_level = max(abs(sum(self.g_losses) / len(self.g_losses)), 1e-8)
         g_change = _slope(list(self.g_losses)) * (self.window - 1)
-        if statistics.median(gaps) <= self.max_gap:
-            return None  # close to the data: a falling G loss there is G catching up
         falling = g_change < -self.min_drop * g_level
         margin = sum(self.d_margins) / len(self.d_margins) if self.d_margins else float("inf")
         fooled = margin <= 0

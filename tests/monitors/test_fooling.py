@@ -96,3 +96,17 @@ def test_a_fit_measures_the_moment_gap(tmp_path):
     fit_briefly(tiny_gan_module(), 10, [detector], default_root_dir=tmp_path)
     assert len(detector.gaps) == 5 and all(gap > 0 for gap in detector.gaps)
     assert len(detector.g_losses) == 10
+
+
+def test_a_transient_excursion_does_not_hide_samples_that_stay_far():
+    # The zoo's weak D, seed 2: G's samples fly out to a gap of 546 and come back to 4.3,
+    # where they stay. Over the whole window the gap "shrank"; its last quarter is flat.
+    detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
+    alarms = []
+    for step in range(200):
+        signals = {"g_loss": 0.7, "d_loss": 1.4, "d_real": 0.06, "d_fake": 0.09}
+        if step % 10 == 0:
+            signals["moment_gap"] = 546.0 if 40 <= step < 100 else 4.3
+        if alarm := detector.observe(step, signals):
+            alarms.append(alarm)
+    assert [alarm.step for alarm in alarms] == [199]
