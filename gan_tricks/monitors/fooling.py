@@ -45,14 +45,15 @@ class GeneratorFoolingWithGarbage(Detector):
     real batch (measured every ``every`` steps, from ``module.g_fake``). It raises an alarm
     when, over the window's last quarter, the samples are far from the data (a median gap over
     ``max_gap``: the healthy runs of the failure zoo stay under 0.4, the failing ones over 1)
-    and the gap shrank by less than ``min_improvement`` of its level (or grew), while either G's loss fell by more than
-    ``min_drop`` of its level over the window, or D rated G's samples at least as real as the
-    data on average (mean logits ``d_fake >= d_real``). The second case is a weak or frozen D
-    that G fooled early, whose loss has nothing left to fall. (Without the distance test, a
-    healthy DCGAN on the digits raised it: G's loss falls there in D's sawtooth while its
-    samples, already close, get no closer.) D's loss rising over the window is reported with
-    it. In a hand-written loop, feed :meth:`observe` ``g_loss`` (and ``d_real``, ``d_fake``)
-    every step and ``moment_gap`` whenever you measure it.
+    and the gap shrank by less than ``min_improvement`` of its level (or grew), while either
+    G's loss fell by more than ``min_drop`` of its level over the window, or D rated G's
+    samples at least as real as the data on average (mean logits ``d_fake >= d_real``). The
+    second case is a weak or frozen D that G fooled early, whose loss has nothing left to
+    fall. (Without the distance test, a healthy DCGAN on the digits raised it: G's loss falls
+    there in D's sawtooth while its samples, already close, get no closer.) D's loss rising
+    over the window is reported with it. In a hand-written loop, feed :meth:`observe`
+    ``g_loss`` (and ``d_real``, ``d_fake``) every step and ``moment_gap`` whenever you
+    measure it.
     """
 
     severity = "warning"
