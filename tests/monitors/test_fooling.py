@@ -1,5 +1,7 @@
 """GeneratorFoolingWithGarbage and the moment gap it reads."""
 
+import math
+
 import pytest
 import torch
 
@@ -110,3 +112,17 @@ def test_a_transient_excursion_does_not_hide_samples_that_stay_far():
         if alarm := detector.observe(step, signals):
             alarms.append(alarm)
     assert [alarm.step for alarm in alarms] == [199]
+
+
+def test_samples_sweeping_out_and_back_are_flagged_at_the_windows_end():
+    # The zoo's weak D, seed 1: G's batch sweeps out to a gap of 600 and back to 3 every
+    # 280 steps; a slope over any part of the window reads half of each sweep as progress.
+    detector = GeneratorFoolingWithGarbage(window=500, warmup=0)
+    alarms = []
+    for step in range(500):
+        signals = {"g_loss": 0.5, "d_loss": 1.4, "d_real": 0.06, "d_fake": 0.2}
+        if step % 10 == 0:
+            signals["moment_gap"] = 3.0 + 300 * (1 - math.cos(2 * math.pi * step / 280))
+        if alarm := detector.observe(step, signals):
+            alarms.append(alarm)
+    assert [alarm.step for alarm in alarms] == [499]
