@@ -8,7 +8,7 @@ from PIL import Image
 
 from gan_tricks.cli import main
 from gan_tricks.monitors import read_alarms
-from gan_tricks.report import read_metrics
+from gan_tricks.report import detector_initials, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +53,9 @@ def test_metrics_are_read_per_column(failing_run):
 def test_a_folder_without_metrics_is_refused_in_one_sentence(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "has no metrics.csv" in capsys.readouterr().err
+
+
+def test_alarm_lines_carry_the_detectors_initials():
+    assert detector_initials("DiscriminatorOverpowering") == "DO"
+    assert detector_initials("GeneratorFoolingWithGarbage") == "GFWG"
+    assert detector_initials("custom") == "cu"
