@@ -61,10 +61,11 @@ def _panels(series: dict[str, list[tuple[int, float]]]) -> list[tuple[str, list[
             panels.append((title, present))
             used.update(present)
     for key in sorted(series):
-        logged = key.startswith("train/") or key.startswith("monitor/")
+        logged = key.split("/", 1)[0] in ("train", "monitor", "quality")
         varies = len({value for _, value in series[key]}) > 1  # a constant says nothing
         if key not in used and logged and varies:
-            panels.append((key.split("/", 1)[1], [key]))
+            name = key.split("/", 1)[1]
+            panels.append((f"quality: {name}" if key.startswith("quality/") else name, [key]))
     return panels
 
 

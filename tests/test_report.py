@@ -8,7 +8,7 @@ from PIL import Image
 
 from gan_tricks.cli import main
 from gan_tricks.monitors import read_alarms
-from gan_tricks.report import detector_initials, read_metrics
+from gan_tricks.report import _panels, detector_initials, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +59,14 @@ def test_alarm_lines_carry_the_detectors_initials():
     assert detector_initials("DiscriminatorOverpowering") == "DO"
     assert detector_initials("GeneratorFoolingWithGarbage") == "GFWG"
     assert detector_initials("custom") == "cu"
+
+
+def test_the_quality_probes_measurements_get_panels_and_constants_do_not():
+    series = {
+        "train/d_loss": [(1, 0.7), (2, 0.6)],
+        "quality/modes_covered": [(100, 3.0), (200, 8.0)],
+        "quality/num_modes": [(100, 8.0), (200, 8.0)],
+        "other/thing": [(1, 1.0), (2, 2.0)],
+    }
+    titles = [title for title, _ in _panels(series)]
+    assert titles == ["losses", "quality: modes_covered"]
