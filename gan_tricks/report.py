@@ -61,11 +61,17 @@ def _panels(series: dict[str, list[tuple[int, float]]]) -> list[tuple[str, list[
             panels.append((title, present))
             used.update(present)
     for key in sorted(series):
-        logged = key.startswith("train/") or key.startswith("monitor/")
+        logged = key.split("/", 1)[0] in ("train", "monitor", "quality")
         varies = len({value for _, value in series[key]}) > 1  # a constant says nothing
         if key not in used and logged and varies:
-            panels.append((key.split("/", 1)[1], [key]))
+            name = key.split("/", 1)[1]
+            panels.append((f"quality: {name}" if key.startswith("quality/") else name, [key]))
     return panels
+
+
+def detector_initials(name: str) -> str:
+    """``DiscriminatorOverpowering`` -> ``DO``: a short label for an alarm line."""
+    return "".join(letter for letter in name if letter.isupper()) or name[:2]
 
 
 def plot_signals(
@@ -85,14 +91,29 @@ def plot_signals(
         ):
             ax.set_yscale("log")
         for alarm in alarms:
-            ax.axvline(alarm.step, color=SEVERITY_COLOURS.get(alarm.severity, "k"), alpha=0.6)
+            colour = SEVERITY_COLOURS.get(alarm.severity, "k")
+            ax.axvline(alarm.step, color=colour, alpha=0.6)
+            # Which detector: its initials along the line, at the top of the panel.
+            ax.annotate(
+                detector_initials(alarm.detector),
+                (alarm.step, 1.0),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                fontsize=6,
+                color=colour,
+                ha="right",
+                va="top",
+            )
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         if len(keys) > 1:
             ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    fig.supxlabel("iteration (G step); vertical lines: alarms (orange warning, red error)")
+    fig.supxlabel(
+        "iteration (G step); vertical lines: alarms (orange warning, red error), labelled with "
+        "the detector's initials (DO: DiscriminatorOverpowering, ...)"
+    )
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from jsonargparse import ArgumentParser
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 
@@ -69,6 +70,9 @@ class RunArtifacts(pl.Callback):
     (iterations and training seconds, start-up and snapshots excluded, so tricks' costs
     compare per step), in the run folder; and ``snapshots`` pictures of samples at evenly
     spaced iterations, ``samples/step_NNNNNNN.png``, which ``gan-tricks report`` shows in order.
+    With a W&B logger, each snapshot also goes to W&B as an image (``samples``) with
+    histograms of D's logits on those samples and on real ones (``d_output/fake``,
+    ``d_output/real``).
     """
 
     def __init__(self, run_dir: Path | str, every_n_steps: int = 10, snapshots: int = 8) -> None:
@@ -117,7 +121,13 @@ class RunArtifacts(pl.Callback):
     def _save_snapshot(self, trainer, pl_module, step: int) -> None:
         datamodule = getattr(trainer, "datamodule", None)
         samples = pl_module.sample(_default_picture_samples(datamodule), seed=0)
-        save_samples(samples, self.run_dir / SNAPSHOT_FOLDER / f"step_{step:07d}.png", datamodule)
+        picture = self.run_dir / SNAPSHOT_FOLDER / f"step_{step:07d}.png"
+        save_samples(samples, picture, datamodule)
+        wandb_loggers = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        if wandb_loggers:
+            media = _wandb_media(pl_module, datamodule, samples, picture, step)
+            for logger in wandb_loggers:
+                logger.log_metrics(media, step=step)
 
     @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
@@ -133,6 +143,21 @@ class RunArtifacts(pl.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
+
+
+def _wandb_media(module: GANModule, datamodule, samples: Tensor, picture: Path, step: int):
+    """The snapshot for W&B: the sample picture, and histograms of D's logits on those samples
+    and on as many real ones (read by ``GANModule.judge``: no augmentation, eval mode)."""
+    import wandb
+
+    media = {
+        "samples": wandb.Image(str(picture), caption=f"step {step}"),
+        "d_output/fake": wandb.Histogram(module.judge(samples).float().cpu().numpy()),
+    }
+    if datamodule is not None and hasattr(datamodule, "real_samples"):
+        real = datamodule.real_samples(len(samples), seed=step)
+        media["d_output/real"] = wandb.Histogram(module.judge(real).float().cpu().numpy())
+    return media
 
 
 def _default_picture_samples(datamodule) -> int:

@@ -67,6 +67,16 @@ def test_wandb_runs_offline_without_credentials_and_writes_run_files(ring8_run):
     logged = [row for row in rows if "train/d_loss" in row]
     assert logged and all(isinstance(row["train/d_loss"], float) for row in logged)
     assert {"train/g_loss", "train/d_real", "train/d_grad_norm"} <= set(logged[-1])
+    # Each snapshot: the sample picture and histograms of D's logits on fakes and reals.
+    snapshots = [row for row in rows if "samples/_type" in row]
+    pictures = list((ring8_run / "samples").glob("step_*.png"))
+    assert len(snapshots) == len(pictures) >= 8
+    for row in snapshots:
+        assert row["samples/_type"] == "image-file"
+        assert (runs[0] / "files" / row["samples/path"]).is_file()
+        for side in ("real", "fake"):
+            assert row[f"d_output/{side}/_type"] == "histogram"
+            assert sum(row[f"d_output/{side}/values"]) == 2500  # every point's logit
 
 
 def test_sample_npy_shape_and_png(ring8_run, tmp_path):

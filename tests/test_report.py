@@ -8,7 +8,7 @@ from PIL import Image
 
 from gan_tricks.cli import main
 from gan_tricks.monitors import read_alarms
-from gan_tricks.report import read_metrics
+from gan_tricks.report import _panels, detector_initials, read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +53,20 @@ def test_metrics_are_read_per_column(failing_run):
 def test_a_folder_without_metrics_is_refused_in_one_sentence(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "has no metrics.csv" in capsys.readouterr().err
+
+
+def test_alarm_lines_carry_the_detectors_initials():
+    assert detector_initials("DiscriminatorOverpowering") == "DO"
+    assert detector_initials("GeneratorFoolingWithGarbage") == "GFWG"
+    assert detector_initials("custom") == "cu"
+
+
+def test_the_quality_probes_measurements_get_panels_and_constants_do_not():
+    series = {
+        "train/d_loss": [(1, 0.7), (2, 0.6)],
+        "quality/modes_covered": [(100, 3.0), (200, 8.0)],
+        "quality/num_modes": [(100, 8.0), (200, 8.0)],
+        "other/thing": [(1, 1.0), (2, 2.0)],
+    }
+    titles = [title for title, _ in _panels(series)]
+    assert titles == ["losses", "quality: modes_covered"]
