@@ -213,7 +213,8 @@ def matrix(rows: list[dict]) -> str:
         failing = [row for row in group if row["failed"]]
         is_control = group[0]["kind"] == "control"
         onsets = [row["onset"] for row in failing]
-        onset_text = f"{min(onsets)}-{max(onsets)}" if onsets else "-"
+        onset_text = "-" if not onsets else f"{min(onsets)}-{max(onsets)}"
+        onset_text = str(onsets[0]) if onsets and min(onsets) == max(onsets) else onset_text
         cells = []
         for name in DETECTORS:
             fired = [row for row in group if name in json.loads(row["alarms"])]
@@ -333,7 +334,9 @@ def main() -> None:
     text = (
         f"# The failure zoo: every detector against runs that fail in known ways\n\n"
         f"Made by `{command.strip()}` ({options.jobs} runs at a time, one thread each, on a "
-        f"2-core CPU), every detector at its default settings. How failure, onset and a catch "
+        f"2-core CPU), every detector at the settings of `benchmarks/overlays/monitors/` (the "
+        f"defaults, and `LossOscillation(max_variation=1.5)` on the digits). How failure, onset "
+        f"and a catch "
         f"are defined: the docstring of `benchmarks/failure_zoo.py`. A cell of a failing recipe "
         f"gives, for the detector that must catch it, the failed runs it caught within "
         f"{MAX_DELAY} steps of the onset and the worst delay in steps (negative: before the "
