@@ -62,12 +62,13 @@ def test_a_steady_g_loss_is_healthy_whatever_the_gap():
 
 
 def fooled_run(detector, margin, gap, steps=400, every=10):
-    """A steady G loss, D's logit on reals minus fakes ``margin``, a constant moment gap."""
+    """A steady G loss, D's logit on reals minus fakes ``margin``, and a moment gap: a number,
+    or a function of the step."""
     alarms = []
     for step in range(steps):
         signals = {"g_loss": 0.65, "d_loss": 1.4, "d_real": 0.06, "d_fake": 0.06 - margin}
         if step % every == 0:
-            signals["moment_gap"] = gap
+            signals["moment_gap"] = gap(step) if callable(gap) else gap
         if alarm := detector.observe(step, signals):
             alarms.append(alarm)
     return alarms
@@ -104,13 +105,11 @@ def test_a_transient_excursion_does_not_hide_samples_that_stay_far():
     # The zoo's weak D, seed 2: G's samples fly out to a gap of 546 and come back to 4.3,
     # where they stay. Over the whole window the gap "shrank"; its last quarter is flat.
     detector = GeneratorFoolingWithGarbage(window=200, warmup=0)
-    alarms = []
-    for step in range(200):
-        signals = {"g_loss": 0.7, "d_loss": 1.4, "d_real": 0.06, "d_fake": 0.09}
-        if step % 10 == 0:
-            signals["moment_gap"] = 546.0 if 40 <= step < 100 else 4.3
-        if alarm := detector.observe(step, signals):
-            alarms.append(alarm)
+
+    def excursion(step):
+        return 546.0 if 40 <= step < 100 else 4.3
+
+    alarms = fooled_run(detector, -0.03, excursion, steps=200)
     assert [alarm.step for alarm in alarms] == [199]
 
 
@@ -118,11 +117,9 @@ def test_samples_sweeping_out_and_back_are_flagged_at_the_windows_end():
     # The zoo's weak D, seed 1: G's batch sweeps out to a gap of 600 and back to 3 every
     # 280 steps; a slope over any part of the window reads half of each sweep as progress.
     detector = GeneratorFoolingWithGarbage(window=500, warmup=0)
-    alarms = []
-    for step in range(500):
-        signals = {"g_loss": 0.5, "d_loss": 1.4, "d_real": 0.06, "d_fake": 0.2}
-        if step % 10 == 0:
-            signals["moment_gap"] = 3.0 + 300 * (1 - math.cos(2 * math.pi * step / 280))
-        if alarm := detector.observe(step, signals):
-            alarms.append(alarm)
+
+    def sweeps(step):
+        return 3.0 + 300 * (1 - math.cos(2 * math.pi * step / 280))
+
+    alarms = fooled_run(detector, -0.14, sweeps, steps=500)
     assert [alarm.step for alarm in alarms] == [499]
