@@ -128,8 +128,6 @@ def fit(recipe: Recipe, seed: int, runs_root: Path, rerun: bool) -> None:
 
 def is_failed(measurement: dict) -> bool:
     """Whether one QualityProbe measurement shows a failed run (see the module's doc)."""
-    if measurement.get("finite_samples") == 0:
-        return True
     num_samples = measurement.get("num_samples", 0)
     if num_samples and measurement.get("unreadable", 0) >= num_samples:
         return True

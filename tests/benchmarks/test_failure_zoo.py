@@ -55,7 +55,6 @@ def test_a_measurement_fails_on_modes_quality_readability_or_diversity(zoo):
     assert zoo.is_failed(measurement(100, 8, high_quality=0.4))
     assert zoo.is_failed(measurement(100, 10, 10, num_samples=50, unreadable=50))
     assert zoo.is_failed(measurement(100, 10, 10, diversity_ratio=0.3))
-    assert zoo.is_failed({"step": 5, "finite_samples": 0})
 
 
 def test_the_onset_is_the_start_of_the_failed_stretch_that_lasts(zoo):
