@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 from collections import deque
 
 import pytest
@@ -81,6 +82,12 @@ def test_alarms_reach_the_console_the_run_folder_and_wandb(tmp_path, caplog):
     console = [r.getMessage() for r in caplog.records if r.name == "gan_tricks.monitors"]
     assert console[0].startswith("gan-tricks alarm at step 2: Threshold (warning): d_loss is")
     (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    # W&B's service writes the file in its own process: read it once the run's exit record
+    # is in (once, under load, the alerts were missing from an early read).
+    for _ in range(100):
+        if any(True for _ in wandb_records(run_file, "exit")):
+            break
+        time.sleep(0.1)
     alerts = [record.alert for record in wandb_records(run_file, "alert")]
     assert [a.title for a in alerts] == [
         "Threshold at step 2",
