@@ -6,12 +6,13 @@ Every DataModule validates its constructor values here so that a bad recipe fail
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms import v2
 
 from gan_tricks.errors import ConfigError
@@ -89,18 +90,89 @@ class TensorImages(Dataset[Tensor]):
         return self.images[index]
 
 
+class ResumableShuffle(Sampler[int]):
+    """Every index once per epoch, in a fresh order each epoch, that can start mid-epoch.
+
+    Epoch ``e``'s order is a function of ``(seed, e)`` alone, so a resumed run rebuilds it
+    without replaying earlier epochs; ``start`` skips the indices already trained on. The
+    owner (:class:`ResumableLoader`) sets both before each pass.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+        self.start = 0
+
+    def order(self, epoch: int) -> Tensor:
+        # NumPy's SeedSequence mixes the pair into one well-spread 32-bit seed (torch's CPU
+        # generator keeps only 32 bits of a seed, so seed * 2**32 + epoch would not do).
+        mixed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
+        return torch.randperm(self.size, generator=seeded_generator(mixed))
+
+    def __len__(self) -> int:
+        return self.size - self.start
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order(self.epoch)[self.start :].tolist())
+
+
+class ResumableLoader(DataLoader):
+    """A shuffled DataLoader whose ``state_dict`` is its position: the epoch, and the batches
+    of it already handed to training.
+
+    Lightning saves the state of a training loader that has ``state_dict`` and
+    ``load_state_dict`` in every checkpoint, and loads it into the new loader before iterating,
+    so a run resumed mid-epoch sees exactly the batches the uninterrupted run would have seen.
+    The position counts the batches this loader has *yielded*, not the indices its sampler has
+    produced (worker processes fetch ahead); Lightning does not prefetch from a loader whose
+    length it knows, so at a checkpoint every yielded batch has been trained on.
+    """
+
+    def __init__(self, dataset: Dataset[Any], batch_size: int, seed: int, **kwargs: Any) -> None:
+        self.shuffle_sampler = ResumableShuffle(len(dataset), seed)  # type: ignore[arg-type]
+        super().__init__(
+            dataset, batch_size=batch_size, sampler=self.shuffle_sampler, drop_last=True, **kwargs
+        )
+        self.epoch = 0
+        self.batches_done = 0
+
+    def __len__(self) -> int:
+        # Whole epochs: Lightning sizes an epoch by this, and a resumed pass is just shorter.
+        return len(self.dataset) // self.batch_size  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[Any]:
+        self.shuffle_sampler.epoch = self.epoch
+        self.shuffle_sampler.start = self.batches_done * self.batch_size
+        for batch in super().__iter__():
+            self.batches_done += 1
+            yield batch
+        self.epoch += 1
+        self.batches_done = 0
+
+    def state_dict(self) -> dict[str, int]:
+        if self.batches_done >= len(self):  # the epoch's last batch: resume at the next epoch
+            return {"epoch": self.epoch + 1, "batches_done": 0}
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = int(state["epoch"])
+        self.batches_done = int(state["batches_done"])
+
+
 def make_train_loader(
     dataset: Dataset[Any],
     batch_size: int,
     num_workers: int,
     seed: int,
     collate_fn: Callable[[list[Any]], Tensor] | None = None,
-) -> DataLoader[Any]:
-    """A shuffled training loader that drops the last partial batch.
+) -> ResumableLoader:
+    """A shuffled, resumable training loader that drops the last partial batch.
 
     drop_last because a final batch of one sample breaks BatchNorm in training mode and a short
-    batch skews per-batch statistics such as minibatch discrimination; the generator makes the
-    shuffle order (and the worker seeds PyTorch derives from it) a function of ``seed`` alone.
+    batch skews per-batch statistics such as minibatch discrimination; the shuffle order is a
+    function of ``seed`` and the epoch alone (:class:`ResumableShuffle`), and the loader's own
+    generator (which seeds worker processes) keeps the global one untouched.
     """
     size = len(dataset)  # type: ignore[arg-type]
     if size < batch_size:
@@ -108,11 +180,10 @@ def make_train_loader(
             f"data.batch_size is {batch_size} but the training set holds only {size} samples;"
             f" lower data.batch_size to {size} or less."
         )
-    return DataLoader(
+    return ResumableLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=True,
-        drop_last=True,
+        seed=seed,
         generator=seeded_generator(seed),
         num_workers=num_workers,
         # Re-forking workers every epoch costs seconds on large image sets.
