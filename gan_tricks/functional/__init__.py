@@ -14,6 +14,7 @@ from gan_tricks.functional.augment import (
 from gan_tricks.functional.checks import check_input_range, output_range
 from gan_tricks.functional.constraints import apply_spectral_norm, clip_weights
 from gan_tricks.functional.ema import ema_decay_with_rampup, ema_update
+from gan_tricks.functional.guards import drop_nonfinite_gradients
 from gan_tricks.functional.labels import flip_labels, one_sided_labels, smooth_labels
 from gan_tricks.functional.latent import (
     DISTRIBUTIONS,
@@ -71,6 +72,7 @@ __all__ = [
     "combine_discriminator_losses",
     "consistency_penalty",
     "diff_augment",
+    "drop_nonfinite_gradients",
     "ema_decay_with_rampup",
     "ema_update",
     "flip_labels",

@@ -219,16 +219,23 @@ class Detector(pl.Callback):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "alarms": [asdict(alarm) for alarm in self.alarms],
             "last_alarm_step": self._last_alarm_step,
             "history": self.history_state(),
         }
+        if self.snapshots is not None:
+            # A resumed run must be able to roll back to what the killed one would have.
+            state["snapshots"] = [[step, kept] for step, kept in self.snapshots.kept]
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.alarms = [Alarm(**alarm) for alarm in state_dict.get("alarms", [])]
         self._last_alarm_step = state_dict.get("last_alarm_step")
         self.load_history_state(state_dict.get("history", {}))
+        if self.snapshots is not None:
+            self.snapshots.kept.clear()
+            self.snapshots.kept.extend((int(s), k) for s, k in state_dict.get("snapshots", []))
 
     def history_state(self) -> dict[str, Any]:
         """The window of history, as plain lists (for ``state_dict``)."""

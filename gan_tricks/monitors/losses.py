@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_tricks.errors import ConfigError
+from gan_tricks.functional.guards import drop_nonfinite_gradients
 from gan_tricks.monitors.base import Detector, probability
 
 
@@ -21,6 +22,15 @@ class NonFinite(Detector):
     gradient shows the step it appears), and in a Lightning run so are the weights of G and D
     every ``weights_every`` iterations. Such a run does not recover: the default action stops
     it, and the default warm-up is 0.
+
+    In a Lightning run it also guards the weights, whatever its action: an optimizer step
+    whose gradients hold a NaN or an Inf (a NaN loss gives NaN gradients) is skipped, as AMP's
+    gradient scaler skips an overflowing step. Its gradients are dropped before the optimizer
+    reads them, so neither the weights nor Adam's moments see them. The alarm's action says how
+    many updates were skipped; ``stop`` then ends the run with healthy weights, ``warn`` goes on
+    skipping, ``rollback`` restores a healthy state (the remedy for weights that are already
+    non-finite, which no skipping can mend). :class:`~gan_tricks.checkpointing.AtomicCheckpointIO`
+    never writes non-finite weights to disk.
 
     Args:
         weights_every: how often to check every weight (0: never); a fused norm over all
@@ -35,12 +45,35 @@ class NonFinite(Detector):
     )
 
     def __init__(
-        self, action: str = "stop", warmup: int = 0, cooldown: int = 1000, weights_every: int = 10
+        self,
+        action: str = "stop",
+        warmup: int = 0,
+        cooldown: int = 1000,
+        weights_every: int = 10,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action, warmup=warmup, cooldown=cooldown, rollback_every=rollback_every
+        )
         if weights_every < 0:
             raise ConfigError(f"weights_every must be >= 0 (got {weights_every}).")
         self.weights_every = weights_every
+        self.skipped_updates = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if drop_nonfinite_gradients(optimizer):
+            self.skipped_updates += 1
+
+    def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> str:
+        action = super().act(trainer, module)
+        return f"{action} ({self.skipped_updates} non-finite updates skipped so far)"
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "skipped_updates": self.skipped_updates}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self.skipped_updates = int(state_dict.get("skipped_updates", 0))
 
     def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
         bad = {name: value for name, value in signals.items() if not math.isfinite(value)}

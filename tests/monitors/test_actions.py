@@ -89,6 +89,26 @@ def test_rollback_restores_the_older_of_the_last_two_healthy_states(tmp_path):
     )
 
 
+def test_a_resumed_run_rolls_back_to_the_state_the_killed_one_kept(tmp_path):
+    # Healthy states are kept at steps 3 and 6; the run is checkpointed at 7 and resumed.
+    first = FiresAt([], action="rollback", rollback_every=3)
+    trainer = fit_briefly(tiny_gan_module(), 7, [first])
+    trainer.save_checkpoint(tmp_path / "seven.ckpt")
+
+    resumed, recorder = FiresAt([8], action="rollback", rollback_every=3), WeightRecorder()
+    module = tiny_gan_module()
+    fit_briefly(
+        module, 9, [resumed, recorder], ckpt_path=tmp_path / "seven.ckpt", default_root_dir=tmp_path
+    )
+
+    assert (
+        resumed.alarms[0].action == "rollback: restored the weights and optimizer states of step 3"
+    )
+    kept = dict(first.snapshots.kept)[3]["module"]
+    generator = {k[len("generator.") :]: v for k, v in kept.items() if k.startswith("generator.")}
+    assert all(torch.equal(recorder.weights[8][k], v) for k, v in generator.items())
+
+
 def test_rollback_before_any_healthy_state_says_nothing_was_restored(tmp_path):
     detector = FiresAt([1], action="rollback", rollback_every=5)
     fit_briefly(tiny_gan_module(), 2, [detector], default_root_dir=tmp_path)
