@@ -20,9 +20,17 @@ from jsonargparse import ArgumentError
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
+from gan_tricks.checkpointing import (
+    AtomicCheckpointIO,
+    RandomStates,
+    load_checkpoint_file,
+    load_resumable_checkpoint,
+)
 from gan_tricks.errors import ConfigError
+from gan_tricks.export import export_generator, load_generator, sample_exported
 from gan_tricks.module import GANModule
 from gan_tricks.run import (
+    RUN_CONFIG_KEY,
     EmbedRunConfig,
     LastCheckpoint,
     RunArtifacts,
@@ -32,19 +40,29 @@ from gan_tricks.run import (
 )
 from gan_tricks.tricks.base import Trick
 
-USAGE = """usage: gan-tricks {fit,sample,evaluate,report} ...
+USAGE = """usage: gan-tricks {fit,sample,evaluate,report,export} ...
 
   fit       train a GAN from a YAML recipe:  gan-tricks fit --config recipes/ring8.yaml
   sample    draw samples from a checkpoint:  gan-tricks sample CKPT -n 2500 -o out.png
   evaluate  print metrics of a checkpoint:   gan-tricks evaluate CKPT
   report    one HTML page of a run:          gan-tricks report runs/NAME
+  export    G alone, in safetensors:         gan-tricks export CKPT -o generator.safetensors
 
 'gan-tricks COMMAND --help' lists what each command takes.
 """
 
 
 class GANTricksCLI(LightningCLI):
-    """LightningCLI with one folder per run, W&B that falls back to offline, and pictures."""
+    """LightningCLI with one folder per run, W&B that falls back to offline, and pictures.
+
+    ``folders`` is the caller's record of the run folder this fit created (and of the earlier
+    run it replaced), so that a fit that fails before training starts can leave the disk as it
+    found it (:func:`fit_command`).
+    """
+
+    def __init__(self, *args: Any, folders: RunFolders, **kwargs: Any) -> None:
+        self.folders = folders
+        super().__init__(*args, **kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -70,6 +88,12 @@ class GANTricksCLI(LightningCLI):
             default=False,
             help="Replace an existing run folder: its contents are deleted before the run starts.",
         )
+        parser.add_argument(
+            "--checkpoint_every",
+            type=int,
+            default=500,
+            help="Write checkpoints/last.ckpt every N iterations (and when training ends).",
+        )
         parser.set_defaults({"trainer.default_root_dir": "runs"})
 
     def before_instantiate_classes(self) -> None:
@@ -90,7 +114,12 @@ class GANTricksCLI(LightningCLI):
                 "resume it with --ckpt_path last, or pass --overwrite true."
             )
         if occupied and not resuming:
-            _clear_run_folder(self.run_dir)
+            _check_is_run_folder(self.run_dir)
+        if config.checkpoint_every < 1:
+            raise ConfigError(
+                f"--checkpoint_every must be at least 1 (got {config.checkpoint_every})."
+            )
+        self.replace_run_dir = occupied and not resuming
         dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_none=False))
         # The tricks travel too: some change the networks' structure (spectral norm, an EMA
         # copy of G), which a checkpoint's weights only fit once they are applied again.
@@ -104,7 +133,7 @@ class GANTricksCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
         config = self.config[self.subcommand]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.folders.open(self.run_dir, replace=self.replace_run_dir)
         print(f"gan-tricks: run folder {self.run_dir}", file=sys.stderr)
         kwargs["default_root_dir"] = str(self.run_dir)
         if trainer_config.get("logger") in (None, True):
@@ -112,9 +141,13 @@ class GANTricksCLI(LightningCLI):
         callbacks = list(trainer_config.get("callbacks") or [])
         callbacks.append(EmbedRunConfig(self.run_config))
         callbacks.append(RunArtifacts(self.run_dir))
+        callbacks.append(RandomStates())
+        callbacks.append(self.folders.keeper())
         if trainer_config.get("enable_checkpointing") is not False:
-            callbacks.append(LastCheckpoint(self.run_dir / "checkpoints"))
+            callbacks.append(LastCheckpoint(self.run_dir / "checkpoints", config.checkpoint_every))
         kwargs["callbacks"] = callbacks
+        if not trainer_config.get("plugins"):
+            kwargs["plugins"] = [AtomicCheckpointIO()]
         return super().instantiate_trainer(**kwargs)
 
 
@@ -138,19 +171,80 @@ def _has_wandb_credentials() -> bool:
     return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
 
 
-def _clear_run_folder(run_dir: Path) -> None:
-    """Delete an earlier run's files, so that nothing of it is read back as this run's.
-
-    Lightning would otherwise write ``last-v1.ckpt`` beside the old ``last.ckpt``, and
-    ``alarms.jsonl`` and the W&B folder would mix two runs. Only a folder that a run made
-    (it holds ``config.yaml`` or ``checkpoints/``) is cleared.
-    """
+def _check_is_run_folder(run_dir: Path) -> None:
+    """Refuse to replace a folder that a run did not make (it holds ``config.yaml`` or
+    ``checkpoints/``): ``--overwrite`` must never delete a user's other files."""
     if not ((run_dir / "config.yaml").is_file() or (run_dir / "checkpoints").is_dir()):
         raise ConfigError(
             f"--overwrite would delete {run_dir}, which does not look like a gan-tricks run "
             "folder (no config.yaml or checkpoints/); choose another --name."
         )
-    shutil.rmtree(run_dir)
+
+
+class RunFolders:
+    """The run folder one ``gan-tricks fit`` creates, undone if the fit fails before training.
+
+    A recipe error that only shows once the classes exist (a conflict between tricks, a
+    generator that cannot make the data's shape, a missing data set) must leave no new run
+    folder behind, and must not have destroyed the earlier run that ``--overwrite`` was about
+    to replace. So an earlier run is moved aside, not deleted, and is deleted only once
+    training starts (:meth:`keeper`'s ``on_train_start``); :meth:`undo` puts it back.
+    Lightning would otherwise write ``last-v1.ckpt`` beside the old ``last.ckpt``, and
+    ``alarms.jsonl`` and the W&B folder would mix two runs, so replacing is all or nothing.
+    """
+
+    def __init__(self) -> None:
+        self.run_dir: Path | None = None
+        self.created: Path | None = None
+        self.aside: Path | None = None
+        self.started = False
+
+    def open(self, run_dir: Path, replace: bool) -> None:
+        self.run_dir = run_dir
+        if replace:
+            self.aside = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
+            run_dir.rename(self.aside)
+        # The outermost folder this fit creates (runs/ itself, on a first run).
+        missing = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
+        self.created = missing[-1] if missing else None
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    def keeper(self) -> pl.Callback:
+        """The callback that tells this record when training starts."""
+        return _TrainingStarted(self)
+
+    def training_started(self) -> None:
+        self.started = True
+        if self.aside is not None:
+            shutil.rmtree(self.aside, ignore_errors=True)
+            self.aside = None
+
+    def undo(self) -> None:
+        """Remove the folder this fit created and restore the run it replaced, unless
+        training had started (then the folder holds a real, if failed, run)."""
+        if self.started:
+            return
+        _finish_wandb_run()  # its service writes into the folder until the run is finished
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
+        if self.aside is not None and self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.aside.rename(self.run_dir)
+            self.aside = None
+
+
+class _TrainingStarted(pl.Callback):
+    def __init__(self, folders: RunFolders) -> None:
+        self.folders = folders
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.folders.training_started()
+
+
+def _finish_wandb_run() -> None:
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.run.finish(exit_code=1, quiet=True)
 
 
 def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:
@@ -179,15 +273,18 @@ def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:
 
 
 def fit_command(args: list[str]) -> int:
-    cli = GANTricksCLI(
-        GANModule,
-        pl.LightningDataModule,
-        subclass_mode_data=True,
-        args=["fit", *args],
-        save_config_kwargs={"overwrite": True},
-        parser_kwargs={"exit_on_error": False, "fit": {"exit_on_error": False}},
-        auto_configure_optimizers=False,
-    )
+    for recipe in _option_values(args, "--config"):
+        _check_recipe(recipe)
+    for checkpoint in _option_values(args, "--ckpt_path"):
+        # LightningCLI itself reads a checkpoint file given here, before the trainer exists.
+        if checkpoint not in ("last", "best", "hpc", "registry", "null"):
+            load_resumable_checkpoint(checkpoint)
+    folders = RunFolders()
+    try:
+        cli = _fit(args, folders)
+    except BaseException:
+        folders.undo()
+        raise
     # Close the W&B run, so that its files are complete when `fit` returns (a caller in the
     # same process reads them; Lightning's WandbLogger leaves the run open until exit).
     for logger in cli.trainer.loggers:
@@ -196,11 +293,60 @@ def fit_command(args: list[str]) -> int:
     return 0
 
 
+def _fit(args: list[str], folders: RunFolders) -> GANTricksCLI:
+    return GANTricksCLI(
+        GANModule,
+        pl.LightningDataModule,
+        subclass_mode_data=True,
+        args=["fit", *args],
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"exit_on_error": False, "fit": {"exit_on_error": False}},
+        auto_configure_optimizers=False,
+        folders=folders,
+    )
+
+
+def _option_values(args: list[str], option: str) -> list[str]:
+    """The values given to ``option`` on the command line (``--option V`` or ``--option=V``)."""
+    values = []
+    for index, arg in enumerate(args):
+        if arg == option and index + 1 < len(args):
+            values.append(args[index + 1])
+        elif arg.startswith(option + "="):
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def _check_recipe(path: str) -> None:
+    """One sentence for a recipe that is missing or not a YAML mapping, before jsonargparse
+    reads it (its own message for a text file is a page about parsing the file as a value)."""
+    recipe = Path(path)
+    if not recipe.is_file():
+        raise ConfigError(f"the recipe {path} does not exist; give the path of a YAML recipe.")
+    try:
+        content = yaml.safe_load(recipe.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(
+            f"the recipe {path} is not valid YAML{line}; fix it or start from recipes/ring8.yaml."
+        ) from None
+    if not isinstance(content, dict):
+        raise ConfigError(
+            f"the recipe {path} is not a YAML mapping of settings (it reads as "
+            f"{type(content).__name__}); start from recipes/ring8.yaml."
+        )
+
+
 def sample_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="gan-tricks sample", description="Draw samples from a checkpoint of gan-tricks fit."
     )
-    parser.add_argument("checkpoint", help="a checkpoint written by gan-tricks fit (last.ckpt)")
+    parser.add_argument(
+        "checkpoint",
+        help="a checkpoint of gan-tricks fit (last.ckpt) or a generator of gan-tricks export "
+        "(.safetensors)",
+    )
     parser.add_argument("-n", "--num-samples", type=int, default=64, help="how many samples")
     parser.add_argument(
         "-o",
@@ -221,9 +367,18 @@ def sample_command(args: list[str]) -> int:
     output = Path(options.output)
     if output.suffix not in (".npy", ".png"):
         raise ConfigError(f"-o must end in .npy or .png (got {output.name}).")
-    module, datamodule = load_run(options.checkpoint)
-    samples = module.sample(options.num_samples, seed=options.seed, truncation=options.truncation)
-    save_samples(samples, output, datamodule)
+    if options.checkpoint.endswith(".safetensors"):
+        if options.truncation is not None:
+            raise ConfigError("--truncation needs a checkpoint (.ckpt), not an exported generator.")
+        generator, latent = load_generator(options.checkpoint)
+        samples = sample_exported(generator, latent, options.num_samples, seed=options.seed)
+        save_samples(samples, output)
+    else:
+        module, datamodule = load_run(options.checkpoint)
+        samples = module.sample(
+            options.num_samples, seed=options.seed, truncation=options.truncation
+        )
+        save_samples(samples, output, datamodule)
     print(f"wrote {len(samples)} samples to {output}")
     return 0
 
@@ -277,11 +432,29 @@ def report_command(args: list[str]) -> int:
     return 0
 
 
+def export_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gan-tricks export",
+        description="Write the generator of a checkpoint (its moving average when the run kept "
+        "one) as a .safetensors file with the config that rebuilds it: all a user who only "
+        "samples needs, loadable without running any code from the file.",
+    )
+    parser.add_argument("checkpoint", help="a checkpoint written by gan-tricks fit (last.ckpt)")
+    parser.add_argument("-o", "--output", required=True, help="OUT.safetensors")
+    options = parser.parse_args(args)
+    module, _ = load_run(options.checkpoint)
+    config = load_checkpoint_file(options.checkpoint)[RUN_CONFIG_KEY]
+    path = export_generator(module, options.output, config["model"]["generator"])
+    print(f"wrote {path}: load it with gan_tricks.export.load_generator({str(path)!r})")
+    return 0
+
+
 COMMANDS = {
     "fit": fit_command,
     "sample": sample_command,
     "evaluate": evaluate_command,
     "report": report_command,
+    "export": export_command,
 }
 
 
@@ -292,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command = COMMANDS.get(argv[0])
     if command is None:
-        print(f"gan-tricks: unknown command {argv[0]!r}.\n\n{USAGE}", file=sys.stderr)
+        print(f"gan-tricks: error: unknown command {argv[0]!r}.\n\n{USAGE}", file=sys.stderr)
         return 2
     for noise in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=noise)

@@ -30,6 +30,10 @@ SIGNALS = (
 )
 
 
+# Constructor arguments that are factories (classes or partials), not values.
+FACTORY_ARGUMENTS = ("g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler")
+
+
 def _grad_norm(parameters: Iterable[nn.Parameter]) -> Tensor:
     grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
@@ -80,7 +84,9 @@ class GANModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         # The networks are saved in the state dict; as hyperparameters they would be pickled.
-        self.save_hyperparameters(ignore=["generator", "discriminator"])
+        # The optimizer and scheduler factories (classes, partials) would make a checkpoint
+        # unloadable by torch.load(weights_only=True); the run's config keeps them.
+        self.save_hyperparameters(ignore=["generator", "discriminator", *FACTORY_ARGUMENTS])
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -127,10 +133,16 @@ class GANModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         tricks = [cb for cb in self.trainer.callbacks if isinstance(cb, Trick)]
+        self.check_tricks(tricks)
         self._tricks = sorted(tricks, key=lambda trick: trick.order)  # stable: recipe order
-        for trick in self._tricks:
-            trick.check_compatibility(self, self._tricks)
-        self._check_generator_matches_data()
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self.check_generator_matches(getattr(datamodule, "sample_shape", None))
+
+    def check_tricks(self, tricks: list[Trick]) -> None:
+        """Raise ``ConfigError`` (one sentence) if two of ``tricks`` conflict, or one does not
+        fit these networks. ``gan-tricks fit`` asks before it creates the run folder."""
+        for trick in tricks:
+            trick.check_compatibility(self, tricks)
 
     def add_trick(self, trick: Trick) -> None:
         """Switch a trick on in the middle of a fit (a detector's remedy does): it joins the
@@ -145,20 +157,31 @@ class GANModule(pl.LightningModule):
         self.trainer.callbacks.append(trick)
         self._tricks = sorted([*self._tricks, trick], key=lambda t: t.order)
 
-    def _check_generator_matches_data(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        expected = getattr(datamodule, "sample_shape", None)
-        if expected is None:
+    def check_generator_matches(self, sample_shape: tuple[int, ...] | None) -> None:
+        """Raise ``ConfigError`` unless G makes samples of the data's ``sample_shape``.
+
+        Runs G on two codes from a generator of its own, so the check draws nothing from the
+        global random numbers a run (or its resumption) depends on.
+        """
+        if sample_shape is None:
             return
+        codes = self.latent.sample(2, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             was_training = self.generator.training
             self.generator.eval()
-            made = tuple(self.generator(self.latent.sample(2, device=self.device)).shape[1:])
-            self.generator.train(was_training)
-        if made != tuple(expected):
+            try:
+                made = tuple(self.generator(codes.to(self.device)).shape[1:])
+            except RuntimeError as error:
+                raise ConfigError(
+                    f"the generator cannot make a sample ({str(error).splitlines()[0]}); "
+                    "check the model's image_size, channels and latent_dim against each other."
+                ) from None
+            finally:
+                self.generator.train(was_training)
+        if made != tuple(sample_shape):
             raise ConfigError(
                 f"the generator makes samples of shape {made} but the data has shape "
-                f"{tuple(expected)}; make the model's image_size/channels (or out_dim) match "
+                f"{tuple(sample_shape)}; make the model's image_size/channels (or out_dim) match "
                 "the data's."
             )
 

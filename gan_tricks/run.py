@@ -17,6 +17,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 
 from gan_tricks import plotting
+from gan_tricks.checkpointing import load_checkpoint_file
 from gan_tricks.data.digits import Digits, StackedDigits
 from gan_tricks.errors import ConfigError
 from gan_tricks.metrics.digits import digits_metrics, stacked_digits_metrics
@@ -47,7 +48,12 @@ class EmbedRunConfig(pl.Callback):
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """``last.ckpt`` every ``every_n_train_steps`` and once more when training ends."""
+    """``last.ckpt`` every ``every_n_train_steps`` and once more when training ends.
+
+    Written through the trainer's checkpoint I/O: ``gan-tricks fit`` gives it
+    :class:`~gan_tricks.checkpointing.AtomicCheckpointIO`, which writes atomically and refuses
+    weights holding NaN.
+    """
 
     def __init__(self, dirpath: Path, every_n_train_steps: int = 500) -> None:
         super().__init__(
@@ -228,16 +234,8 @@ def _mean_pairwise_distance(samples: Tensor, max_samples: int = DIVERSITY_MAX_SA
 def load_run(checkpoint_path: str | Path) -> tuple[GANModule, pl.LightningDataModule | None]:
     """The GAN module (weights loaded, eval mode) and data module of a ``gan-tricks fit`` run."""
     path = Path(checkpoint_path)
-    if not path.is_file():
-        raise ConfigError(f"the checkpoint {path} does not exist; give the path of a .ckpt file.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ConfigError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}); "
-            "give a last.ckpt written by gan-tricks fit."
-        ) from None
-    config = checkpoint.get(RUN_CONFIG_KEY) if isinstance(checkpoint, dict) else None
+    checkpoint = load_checkpoint_file(path)
+    config = checkpoint.get(RUN_CONFIG_KEY)
     if config is None:
         raise ConfigError(
             f"{path} holds no gan-tricks run config; give a checkpoint written by gan-tricks fit."

@@ -161,9 +161,8 @@ def fit_briefly(
         data: a ``DataLoader`` or a ``LightningDataModule`` (which tricks that read
             ``trainer.datamodule`` need); by default :func:`random_points` with ``batch_size``
             and ``batches``, drawn when the fit starts.
-        ckpt_path: a checkpoint to resume from. It is loaded with ``weights_only=False``,
-            because the module's saved hyperparameters hold a ``Latent`` dataclass, which
-            ``torch.load``'s safe mode refuses; only resume from checkpoints your test wrote.
+        ckpt_path: a checkpoint to resume from, loaded with ``weights_only=True`` like every
+            checkpoint of ``gan-tricks fit``: tensors and plain types only, no code runs.
         **trainer_options: further ``pl.Trainer`` arguments, which win over the defaults
             (e.g. ``accelerator="gpu", devices=1``).
     """
@@ -181,9 +180,9 @@ def fit_briefly(
     if data is None:
         data = random_points(batch_size, batches)
     if isinstance(data, pl.LightningDataModule):
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=False)
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     else:
-        trainer.fit(module, train_dataloaders=data, ckpt_path=ckpt_path, weights_only=False)
+        trainer.fit(module, train_dataloaders=data, ckpt_path=ckpt_path, weights_only=True)
     return trainer
 
 

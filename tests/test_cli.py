@@ -148,47 +148,14 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, monkeypatch, cap
     assert (tmp_path / "notes" / "thesis.tex").read_text() == "keep me"
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        (["fit", "--config", "no/such/recipe.yaml"], "recipe.yaml"),
-        (["fit", "--config", RING8, "--model.no_such_key", "1"], "no_such_key"),
-        (["fit", "--config", RING8, "--model.n_critic", "many"], "model.n_critic"),
-        (["fit", "--config", RING8, "--model.generator.init_args.width", "x"], "generator.width"),
-        (["fit", "--config", RING8, "--model.n_critic", "0"], "n_critic must be at least 1"),
-        (["fit", "--config", RING8, "--model.loss", "vanilla"], "loss must be one of"),
-        (["fit", "--config", RING8, "--model.g_optimizer.init_args.lr", "-0.1"], "g_optimizer"),
-        (["fit", "--config", RING8, "--model.d_optimizer.init_args.lr", "0"], "must be > 0"),
-        (["fit", "--config", RING8, "--data.init_args.name", "moons"], "ring8"),
-        (["fit", "--config", DIGITS, "--model.generator.init_args.image_size", "28"], "image_size"),
-        (["fit", "--config", RING8, "--wandb", "maybe"], "--wandb must be one of"),
-        (["sample", "missing.ckpt", "-o", "x.png"], "does not exist"),
-        (["sample", "missing.ckpt", "-o", "x.jpg"], "must end in .npy or .png"),
-        (["evaluate", "missing.ckpt"], "does not exist"),
-        (["frobnicate"], "unknown command"),
-    ],
-)
-def test_bad_input_is_one_sentence_and_exit_code_2(args, says, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert says in err
-    error_lines = [line for line in err.splitlines() if "error" in line.lower()]
-    assert len(error_lines) <= 1, err
-    assert not (tmp_path / "runs").exists()  # no run folder left behind
+# The table of bad inputs (one sentence, exit code 2, no run folder) is
+# tests/reliability/test_bad_input.py.
 
 
 def test_the_console_command_exits_2_without_traceback(tmp_path):
     result = gan_tricks("fit", "--config", RING8, "--model.loss", "vanilla", cwd=tmp_path)
     assert result.returncode == 2
     assert "loss must be one of" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_a_corrupt_checkpoint_is_one_sentence(tmp_path, capsys):
-    bad = tmp_path / "bad.ckpt"
-    bad.write_bytes(b"not a checkpoint")
-    assert main(["evaluate", str(bad)]) == 2
-    assert "not a readable checkpoint" in capsys.readouterr().err
 
 
 def test_help_at_every_level(capsys):
@@ -226,14 +193,6 @@ def test_every_recipe_parses(recipe, capsys):
         main(["fit", "--config", str(recipe), "--print_config"])
     assert exit_info.value.code == 0
     assert "class_path: gan_tricks.models." in capsys.readouterr().out
-
-
-def test_missing_torchvision_data_is_one_sentence(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    recipe = str(ROOT / "recipes" / "dcgan_mnist.yaml")
-    code = main(["fit", "--config", recipe, "--data.init_args.download", "false", "--wandb", "off"])
-    assert code == 2
-    assert "MNIST was not found" in capsys.readouterr().err
 
 
 def test_resume_with_ckpt_path_last_continues_the_same_run(tmp_path, monkeypatch):

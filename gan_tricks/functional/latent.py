@@ -84,6 +84,11 @@ class Latent:
         return self.codes * self.categories + self.dim
 
 
+# A module's saved hyperparameters hold a Latent; allowing it keeps checkpoints loadable with
+# ``torch.load(weights_only=True)``, which runs no code from the file.
+torch.serialization.add_safe_globals([Latent])
+
+
 def latent_categories(z: Tensor, categories: int, codes: int = 1) -> Tensor:
     """The category of codes drawn by a ``Latent`` with ``categories`` > 0: (N,) for one
     code, (N, codes) for several."""

@@ -1,0 +1,241 @@
+"""Bad input ends in one sentence that names what to change, exit code 2, and an untouched disk.
+
+Every case runs the real command in-process (``main``), from an empty folder: afterwards there
+must be no run folder, and an earlier run that the command could have replaced or resumed must
+be exactly as it was. The README's list of faults counts the cases of this file.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_tricks.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+RING8 = str(ROOT / "recipes" / "ring8.yaml")
+DIGITS = str(ROOT / "recipes" / "digits.yaml")
+MNIST = str(ROOT / "recipes" / "dcgan_mnist.yaml")
+QUIET = ["--wandb", "off", "--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false"]
+
+
+def callbacks(*entries: str) -> str:
+    lines = ["trainer:", "  callbacks+:"]
+    for entry in entries:
+        name, _, init = entry.partition(" ")
+        lines.append(f"    - class_path: gan_tricks.tricks.{name}")
+        if init:
+            lines.append(f"      init_args: {init}")
+    return "\n".join(lines) + "\n"
+
+
+# Files the cases name as @file (written into the test's empty folder).
+FILES = {
+    "prose.yaml": "model: generator: an MLP\n",  # not YAML: a mapping value inside a value
+    "list.yaml": "- fit\n- ring8\n",  # YAML, but not a mapping of settings
+    "picture.yaml": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",  # not text
+    "unknown_key.yaml": "model:\n  n_critics: 5\n",
+    "clip_and_penalty.yaml": callbacks("WeightClipping", "GradientPenalty {kind: wgan-gp}"),
+    "two_augmentations.yaml": callbacks("DiffAugment", "AdaptiveAugment"),
+    "penalty_on_batchnorm.yaml": callbacks("GradientPenalty {kind: r1}"),
+    "garbage.ckpt": b"these bytes are not a checkpoint",
+}
+
+CONFIG_CASES = {
+    # recipes that are not recipes
+    "missing recipe": (["fit", "--config", "@nowhere.yaml"], "nowhere.yaml does not exist"),
+    "recipe not YAML": (["fit", "--config", "@prose.yaml"], "is not valid YAML (line 1)"),
+    "recipe a list": (["fit", "--config", "@list.yaml"], "is not a YAML mapping"),
+    "recipe binary": (["fit", "--config", "@picture.yaml"], "is not valid YAML"),
+    # unknown keys
+    "unknown key in a recipe": (
+        ["fit", "--config", RING8, "--config", "@unknown_key.yaml"],
+        "n_critics",
+    ),
+    "unknown key on the command line": (
+        ["fit", "--config", RING8, "--model.no_such_key", "1"],
+        "no_such_key",
+    ),
+    "unknown trainer key": (["fit", "--config", RING8, "--trainer.max_stepz", "9"], "max_stepz"),
+    # wrong types
+    "text for an int": (["fit", "--config", RING8, "--model.n_critic", "many"], "model.n_critic"),
+    "text for a width": (
+        ["fit", "--config", RING8, "--model.generator.init_args.width", "x"],
+        "generator.width",
+    ),
+    "text for a batch size": (
+        ["fit", "--config", RING8, "--data.init_args.batch_size", "big"],
+        "batch_size",
+    ),
+    # out-of-range values and bad choices
+    "zero D steps": (["fit", "--config", RING8, "--model.n_critic", "0"], "n_critic must be"),
+    "negative G rate": (
+        ["fit", "--config", RING8, "--model.g_optimizer.init_args.lr", "-0.1"],
+        "g_optimizer",
+    ),
+    "zero D rate": (
+        ["fit", "--config", RING8, "--model.d_optimizer.init_args.lr", "0"],
+        "must be > 0",
+    ),
+    "zero batch size": (
+        ["fit", "--config", RING8, "--data.init_args.batch_size", "0"],
+        "data.batch_size must be at least 1",
+    ),
+    "batch larger than the data": (
+        ["fit", "--config", DIGITS, "--data.init_args.batch_size", "5000"],
+        "lower data.batch_size",
+    ),
+    "unknown loss": (["fit", "--config", RING8, "--model.loss", "vanilla"], "loss must be one of"),
+    "unknown toy data": (["fit", "--config", RING8, "--data.init_args.name", "moons"], "ring8"),
+    "unknown W&B mode": (["fit", "--config", RING8, "--wandb", "maybe"], "--wandb must be one"),
+    "checkpoint interval 0": (
+        ["fit", "--config", RING8, "--checkpoint_every", "0"],
+        "--checkpoint_every must be at least 1",
+    ),
+    # tricks that conflict
+    "weight clipping with a penalty": (
+        ["fit", "--config", RING8, "--config", "@clip_and_penalty.yaml"],
+        "WeightClipping and GradientPenalty",
+    ),
+    "two augmentations": (
+        ["fit", "--config", DIGITS, "--config", "@two_augmentations.yaml"],
+        "AdaptiveAugment and DiffAugment",
+    ),
+    "penalty on a BatchNorm critic": (
+        ["fit", "--config", DIGITS, "--config", "@penalty_on_batchnorm.yaml"],
+        "needs a discriminator without BatchNorm",
+    ),
+    # data that is not there, images the model cannot make
+    "missing data set, no network": (
+        ["fit", "--config", MNIST, "--data.init_args.download", "false"],
+        "MNIST was not found",
+    ),
+    "missing image folder": (
+        [
+            "fit",
+            "--config",
+            DIGITS,
+            "--data",
+            "gan_tricks.data.ImageFolder",
+            "--data.path",
+            "@no_images",
+            "--data.image_size",
+            "16",
+            "--data.channels",
+            "1",
+        ],
+        "is not an existing folder",
+    ),
+    "image size not a power of 2": (
+        ["fit", "--config", DIGITS, "--model.generator.init_args.image_size", "28"],
+        "image_size",
+    ),
+    "G's images bigger than the data's": (
+        ["fit", "--config", DIGITS, "--model.generator.init_args.image_size", "32"],
+        "the generator makes samples of shape (1, 32, 32) but the data has shape (1, 16, 16)",
+    ),
+    "G's channels unlike the data's": (
+        ["fit", "--config", DIGITS, "--model.generator.init_args.channels", "3"],
+        "the generator makes samples of shape (3, 16, 16)",
+    ),
+    # checkpoints
+    "resume from a missing file": (
+        ["fit", "--config", RING8, "--ckpt_path", "@gone.ckpt"],
+        "gone.ckpt does not exist",
+    ),
+    "resume from a corrupt file": (
+        ["fit", "--config", RING8, "--ckpt_path", "@garbage.ckpt"],
+        "is not a readable checkpoint",
+    ),
+    "resume from a tensor file": (
+        ["fit", "--config", RING8, "--ckpt_path", "@tensor.ckpt"],
+        "holds a Tensor, not a checkpoint",
+    ),
+    "resume from a foreign dict": (
+        ["fit", "--config", RING8, "--ckpt_path", "@foreign.ckpt"],
+        "is not a checkpoint of a Lightning fit",
+    ),
+    "sample a missing file": (["sample", "@gone.ckpt", "-o", "x.png"], "does not exist"),
+    "sample to an unknown format": (["sample", "@gone.ckpt", "-o", "x.jpg"], "must end in .npy"),
+    "evaluate a corrupt file": (["evaluate", "@garbage.ckpt"], "is not a readable checkpoint"),
+    "evaluate a foreign dict": (["evaluate", "@foreign.ckpt"], "holds no gan-tricks run config"),
+    "export a corrupt file": (["export", "@garbage.ckpt", "-o", "g.safetensors"], "readable"),
+    "sample a corrupt export": (
+        ["sample", "@garbage.safetensors", "-o", "x.png"],
+        "is not a readable safetensors file",
+    ),
+    "unknown command": (["frobnicate"], "unknown command"),
+}
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name, content in FILES.items():
+        path = tmp_path / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    (tmp_path / "garbage.safetensors").write_bytes(FILES["garbage.ckpt"])
+    torch.save(torch.ones(3), tmp_path / "tensor.ckpt")
+    torch.save({"weights": torch.ones(3)}, tmp_path / "foreign.ckpt")
+    return tmp_path
+
+
+def expand(args: list[str], folder: Path) -> list[str]:
+    return [str(folder / arg[1:]) if arg.startswith("@") else arg for arg in args]
+
+
+def error_lines(capsys) -> list[str]:
+    err = capsys.readouterr().err
+    return [line for line in err.splitlines() if "error" in line.lower()]
+
+
+@pytest.mark.parametrize(("args", "says"), CONFIG_CASES.values(), ids=CONFIG_CASES.keys())
+def test_bad_input_is_one_sentence_exit_2_and_no_run_folder(args, says, workdir, capsys):
+    before = sorted(p.name for p in workdir.iterdir())
+    extra = QUIET if args[0] == "fit" and "--wandb" not in args else []
+
+    assert main([*expand(args, workdir), *extra]) == 2
+
+    lines = error_lines(capsys)
+    assert len(lines) == 1 and lines[0].startswith("gan-tricks: error: "), lines
+    assert says in lines[0]
+    assert sorted(p.name for p in workdir.iterdir()) == before  # no runs/, nothing else
+
+
+def _first_run(workdir: Path) -> Path:
+    assert main(["fit", "--config", RING8, "--name", "r", *QUIET]) == 0
+    return workdir / "runs" / "r"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        ["--config", "@clip_and_penalty.yaml", "--overwrite", "true"],  # found at fit start
+        ["--model.loss", "vanilla", "--overwrite", "true"],  # found while parsing
+        ["--ckpt_path", "@garbage.ckpt"],  # a resume from a bad file
+        [],  # no --overwrite
+    ],
+    ids=["conflict with --overwrite", "bad value with --overwrite", "bad resume", "no overwrite"],
+)
+def test_an_earlier_run_survives_a_failed_command_untouched(mistake, workdir, capsys):
+    run = _first_run(workdir)
+    before = _snapshot(run)
+
+    args = ["fit", "--config", RING8, "--name", "r", *QUIET, *expand(mistake, workdir)]
+    assert main(args) == 2
+
+    assert len(error_lines(capsys)) == 1
+    assert _snapshot(run) == before
+    assert sorted(p.name for p in (workdir / "runs").iterdir()) == ["r"]  # nothing set aside
+
+
+def test_overwrite_replaces_the_run_once_training_starts(workdir):
+    run = _first_run(workdir)
+    (run / "alarms.jsonl").write_text("{}\n")
+    assert main(["fit", "--config", RING8, "--name", "r", *QUIET, "--overwrite", "true"]) == 0
+    assert not (run / "alarms.jsonl").exists()
+    assert sorted(p.name for p in (workdir / "runs").iterdir()) == ["r"]

@@ -1,0 +1,153 @@
+"""Resuming exactly: a run killed with SIGKILL and resumed ends bit for bit where an
+uninterrupted run ends, and a kill during a save never spoils ``last.ckpt``.
+
+Real subprocesses and real signals throughout: the recipe (``stateful_digits.yaml``) keeps
+every kind of state a run's future depends on.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+RECIPE = str(HERE / "stateful_digits.yaml")
+STEPS = 240
+EVERY = 11  # checkpoints land mid-epoch (28 batches each) and between lazy-penalty steps
+
+# The same CLI, with one patch: the third checkpoint write dies (SIGKILL) after half its bytes.
+DIES_DURING_THIRD_SAVE = """
+import os, signal, sys
+real_fsync, saves = os.fsync, []
+def half_then_die(fd):
+    saves.append(fd)
+    if len(saves) == 3:
+        os.ftruncate(fd, os.fstat(fd).st_size // 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_fsync(fd)
+os.fsync = half_then_die
+from gan_tricks.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def fit_command(root: Path, name: str, *extra: str, script: str | None = None) -> list[str]:
+    entry = ["-c", script] if script else ["-m", "gan_tricks.cli"]
+    return [
+        sys.executable, *entry, "fit", "--config", RECIPE, "--name", name, "--wandb", "off",
+        "--trainer.default_root_dir", str(root), "--trainer.max_steps", str(STEPS),
+        "--checkpoint_every", str(EVERY), *extra,
+    ]  # fmt: skip
+
+
+def environment(root: Path) -> dict[str, str]:
+    # One thread: float sums in the same order in every process, so "equal" means bit-equal.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "HOME": str(root)}
+
+
+def run(command: list[str], root: Path) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, env=environment(root), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_same_future(resumed: dict, reference: dict) -> None:
+    """Weights (G, D, G's average), optimizer moments and every trick's and detector's state
+    equal bit for bit."""
+    assert resumed["global_step"] == reference["global_step"] == STEPS
+    assert resumed["state_dict"].keys() == reference["state_dict"].keys()
+    differing = [
+        name
+        for name, tensor in reference["state_dict"].items()
+        if not torch.equal(resumed["state_dict"][name], tensor)
+    ]
+    assert differing == []
+    optimizers = zip(resumed["optimizer_states"], reference["optimizer_states"], strict=True)
+    for mine, theirs in optimizers:
+        for index, state in theirs["state"].items():
+            for key, value in state.items():
+                assert torch.equal(mine["state"][index][key], value), (index, key)
+    stateful = ("ExperienceReplay", "AdaptiveAugment", "LeCam", "InstanceNoise", "LossOscillation")
+    for name in stateful:
+        key = next(k for k in reference["callbacks"] if k.startswith(name))
+        assert _equal(resumed["callbacks"][key], reference["callbacks"][key]), name
+
+
+def _equal(a, b) -> bool:
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    """The reference: the recipe run for STEPS iterations without a stop."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    run(fit_command(root, "whole"), root)
+    checkpoint = load(root / "whole" / "checkpoints" / "last.ckpt")
+    checkpoint["train_seconds"] = json.loads((root / "whole" / "timing.json").read_text())[
+        "train_seconds"
+    ]
+    return checkpoint
+
+
+def test_a_run_killed_at_a_random_moment_resumes_bit_for_bit(uninterrupted, tmp_path):
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    process = subprocess.Popen(
+        fit_command(tmp_path, "killed"),
+        env=environment(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not (checkpoints / "last.ckpt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint came"
+        time.sleep(0.01)
+    # Anywhere in the first 80 % of the training still to come: mid-epoch or on an epoch's
+    # end, between saves or during one.
+    moment = random.uniform(0, 0.8 * uninterrupted["train_seconds"] * (STEPS - EVERY) / STEPS)
+    time.sleep(moment)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, f"the run ended before the kill ({moment:.2f} s)"
+    killed_at = load(checkpoints / "last.ckpt")["global_step"]
+    assert 0 < killed_at < STEPS
+
+    run(fit_command(tmp_path, "killed", "--ckpt_path", "last"), tmp_path)
+
+    assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
+
+
+def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(uninterrupted, tmp_path):
+    process = subprocess.run(
+        fit_command(tmp_path, "cut", script=DIES_DURING_THIRD_SAVE),
+        env=environment(tmp_path),
+        capture_output=True,
+    )
+    assert process.returncode == -signal.SIGKILL
+    checkpoints = tmp_path / "cut" / "checkpoints"
+    partial = list(checkpoints.glob("*.partial"))
+    assert len(partial) == 1  # the save that died, half written
+    with pytest.raises(Exception):  # noqa: B017 - torch raises a RuntimeError or an EOFError
+        torch.load(partial[0], weights_only=True)
+    assert load(checkpoints / "last.ckpt")["global_step"] == 2 * EVERY  # the second save, whole
+
+    run(fit_command(tmp_path, "cut", "--ckpt_path", "last"), tmp_path)
+
+    assert list(checkpoints.glob("*.partial")) == []  # the next save swept it away
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
+    assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
