@@ -55,12 +55,22 @@ def find_image_files(path: str) -> list[Path]:
     return files
 
 
-def _readable(file: Path) -> bool:
+def _usable(file: Path, min_side: int) -> bool:
+    """Whether ``file`` decodes as an image at least ``min_side`` pixels on its shorter side;
+    a warning names every file that is not."""
     try:
         with Image.open(file) as image:
+            width, height = image.size
             image.verify()
     except Exception as error:  # PIL raises many types (OSError, SyntaxError, ValueError...)
         warnings.warn(f"Skipping unreadable image {file}: {error}", stacklevel=3)
+        return False
+    if min(width, height) < min_side:
+        warnings.warn(
+            f"Skipping image {file}: it is {width}x{height} pixels, under data.min_side "
+            f"({min_side}); a thumbnail blown up to the training size is mostly blur.",
+            stacklevel=3,
+        )
         return False
     return True
 
@@ -95,7 +105,7 @@ class ImageFiles(Dataset[Tensor]):
                 continue
             try:
                 image = _open_image(self.files[candidate], self.mode)
-            except Exception as error:  # any decoder failure, see _readable
+            except Exception as error:  # any decoder failure, see _usable
                 self._failed.add(candidate)
                 warnings.warn(
                     f"Skipping unreadable image {self.files[candidate]}: {error}", stacklevel=2
@@ -112,7 +122,9 @@ class ImageFolder(pl.LightningDataModule):
     """Every image under ``path`` as a square ``channels`` x ``image_size``² tensor in [-1, 1].
 
     Images are resized (shorter side to ``image_size``), center-cropped to a square and converted
-    to ``L`` (``channels=1``) or ``RGB`` (``channels=3``).
+    to ``L`` (``channels=1``) or ``RGB`` (``channels=3``). Files that do not decode, and images
+    whose shorter side is under ``min_side`` pixels (default: a quarter of ``image_size``), are
+    skipped with a warning that names them.
     """
 
     kind: str = "images"
@@ -125,10 +137,14 @@ class ImageFolder(pl.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
+        min_side: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         require_int("data.image_size", image_size, 1, "side of the square images in pixels")
+        if min_side is not None:
+            require_int("data.min_side", min_side, 1, "smallest usable image side in pixels")
+        self.min_side = min_side if min_side is not None else max(1, image_size // 4)
         if channels not in _PIL_MODES:
             raise ConfigError(
                 f"data.channels {channels!r} is not supported; use 1 (grayscale) or 3 (RGB)."
@@ -143,11 +159,11 @@ class ImageFolder(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._train_set is not None:
             return
-        files = [file for file in find_image_files(self.path) if _readable(file)]
+        files = [file for file in find_image_files(self.path) if _usable(file, self.min_side)]
         if not files:
             raise DataNotFoundError(
-                f"data.path {self.path!r} holds no readable images; replace the corrupt files"
-                " listed in the warnings above."
+                f"data.path {self.path!r} holds no usable images; replace the files listed in"
+                " the warnings above (unreadable, or smaller than data.min_side)."
             )
         self._train_set = ImageFiles(files, self.image_size, self.channels)
 

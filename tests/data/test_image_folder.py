@@ -133,3 +133,17 @@ def test_bad_settings(tmp_path):
     _setup_quietly(dm)
     with pytest.raises(ConfigError, match="data.batch_size"):
         dm.train_dataloader()
+
+
+def test_an_image_too_small_for_the_training_size_is_skipped_with_its_size(tmp_path):
+    folder = _write_folder(tmp_path)
+    Image.new("RGB", (3, 40), (255, 0, 0)).save(folder / "sliver.png")
+    dm = ImageFolder(str(folder), image_size=16, batch_size=2)  # min_side 4 by default
+    messages = [str(w.message) for w in _setup_quietly(dm)]
+    assert any(str(folder / "sliver.png") in m and "3x40 pixels" in m for m in messages)
+    assert "sliver.png" not in {file.name for file in dm.train_set.files}
+    everything = ImageFolder(str(folder), image_size=16, batch_size=2, min_side=1)
+    _setup_quietly(everything)
+    assert "sliver.png" in {file.name for file in everything.train_set.files}
+    with pytest.raises(ConfigError, match="data.min_side"):
+        ImageFolder(str(folder), min_side=0)
