@@ -66,8 +66,16 @@ class ModeCollapse(Detector):
         action: str = "warn",
         warmup: int = 500,
         cooldown: int = 1000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
+        )
         if not 0 < min_ratio < 1 or not 0 < max_duplicates <= 1 or every < 1 or patience < 1:
             raise ConfigError(
                 "ModeCollapse needs 0 < min_ratio < 1, 0 < max_duplicates <= 1, every >= 1 and "

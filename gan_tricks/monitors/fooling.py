@@ -71,8 +71,16 @@ class GeneratorFoolingWithGarbage(Detector):
         action: str = "warn",
         warmup: int = 500,
         cooldown: int = 2000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
+        )
         if (
             window < 20
             or not 0 < min_drop < 1

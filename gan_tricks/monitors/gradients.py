@@ -70,8 +70,16 @@ class GradientPathology(Detector):
         action: str = "warn",
         warmup: int = 100,
         cooldown: int = 1000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
+        )
         if (
             not exploding_above > vanishing_below >= 0
             or not 0 <= saturated_below < 0.5

@@ -50,10 +50,15 @@ class NonFinite(Detector):
         warmup: int = 0,
         cooldown: int = 1000,
         weights_every: int = 10,
+        remedy: str | None = None,
         rollback_every: int = 200,
     ) -> None:
         super().__init__(
-            action=action, warmup=warmup, cooldown=cooldown, rollback_every=rollback_every
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
         )
         if weights_every < 0:
             raise ConfigError(f"weights_every must be >= 0 (got {weights_every}).")
@@ -121,8 +126,16 @@ class DiscriminatorOverpowering(Detector):
         action: str = "warn",
         warmup: int = 100,
         cooldown: int = 1000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
+        )
         if window < 1 or not loss_below > 0 or not 0 < saturation < 0.5:
             raise ConfigError(
                 "DiscriminatorOverpowering needs window >= 1, loss_below > 0 and 0 < saturation "
@@ -191,8 +204,16 @@ class LossOscillation(Detector):
         action: str = "warn",
         warmup: int = 200,
         cooldown: int = 1000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
+        )
         if (
             smooth < 1
             or window < 3 * smooth

@@ -48,8 +48,16 @@ class DiscriminatorOverfitting(Detector):
         action: str = "warn",
         warmup: int = 500,
         cooldown: int = 2000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
+        )
         if not 0 < min_gap <= 2 or not -1 <= min_r_train <= 1 or every < 1 or samples < 1:
             raise ConfigError(
                 "DiscriminatorOverfitting needs 0 < min_gap <= 2, -1 <= min_r_train <= 1, "

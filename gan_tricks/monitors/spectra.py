@@ -70,8 +70,16 @@ class SpectralCollapse(Detector):
         action: str = "warn",
         warmup: int = 500,
         cooldown: int = 2000,
+        remedy: str | None = None,
+        rollback_every: int = 200,
     ) -> None:
-        super().__init__(action=action, warmup=warmup, cooldown=cooldown)
+        super().__init__(
+            action=action,
+            warmup=warmup,
+            cooldown=cooldown,
+            remedy=remedy,
+            rollback_every=rollback_every,
+        )
         if not 0 < min_ratio < 1 or every < 1 or patience < 1 or top < 2:
             raise ConfigError(
                 "SpectralCollapse needs 0 < min_ratio < 1, every >= 1, patience >= 1 and top >= 2 "

@@ -6,6 +6,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from gan_tricks import monitors
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors import Detector, read_alarms
 from gan_tricks.testing import fit_briefly, tiny_gan_module
@@ -133,3 +134,21 @@ def test_a_structural_trick_cannot_join_mid_run(tmp_path):
     fit_briefly(module, 1, [], default_root_dir=tmp_path)
     with pytest.raises(ConfigError, match="must be in the recipe from the start"):
         module.add_trick(SpectralNorm())
+
+
+DETECTORS = [
+    getattr(monitors, name)
+    for name in monitors.__all__
+    if isinstance(getattr(monitors, name), type)
+    and issubclass(getattr(monitors, name), Detector)
+    and getattr(monitors, name) is not Detector
+]
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=lambda cls: cls.__name__)
+def test_every_detector_takes_every_action_from_a_recipe(detector):
+    assert len(DETECTORS) == 8
+    remediating = detector(action="remediate", remedy="lower_d_lr")
+    assert remediating.remedy_name == "lower_d_lr"
+    rolling_back = detector(action="rollback", rollback_every=50)
+    assert rolling_back.snapshots.every == 50
