@@ -18,7 +18,9 @@ which grows one row per finished run; ``--table-only`` rebuilds the Markdown fro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
 import statistics
@@ -146,6 +148,30 @@ def runs_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def dry_run(options: argparse.Namespace) -> int:
+    """Parse every recipe (on ``--on`` when given) with the extra overrides, as ``gan-tricks
+    fit --print_config`` does, and list the runs a real invocation would make."""
+    from gan_tricks.cli import main as gan_tricks
+
+    recipes = options.recipes.split(",")
+    for recipe in recipes:
+        configs = ["--config", recipe]
+        if options.on and Path(options.on).resolve() != Path(recipe).resolve():
+            configs = ["--config", options.on, *configs]
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = gan_tricks(["fit", *configs, *options.extra, "--print_config"])
+            except SystemExit as done:  # --print_config exits 0 once it has printed
+                code = done.code
+        if code != 0:
+            print(f"{recipe}: does not parse (see the error above)", file=sys.stderr)
+            return 2
+        seeds = range(options.first_seed, options.first_seed + options.seeds)
+        print(f"{Path(recipe).stem}: seeds {', '.join(map(str, seeds))}")
+    print(f"{len(recipes) * options.seeds} runs, {options.jobs} at a time, into {options.out}")
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipes", required=True, help="comma-separated recipe paths")
@@ -160,8 +186,15 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="OUT.md (OUT.csv is written beside it)")
     parser.add_argument("--title", default="Recipe benchmark")
     parser.add_argument("--table-only", action="store_true", help="rebuild OUT.md from OUT.csv")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check that every recipe parses with the extra overrides, list the runs, run none",
+    )
     parser.add_argument("extra", nargs="*", help="extra `gan-tricks fit` overrides for every run")
     options = parser.parse_args()
+    if options.dry_run:
+        raise SystemExit(dry_run(options))
     out = ROOT / options.out
     out.parent.mkdir(parents=True, exist_ok=True)
     recipes = options.recipes.split(",")
