@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: demo test lint baseline bench-tricks bench-tricks-stacked bench-monitors bench-zoo clean
+.PHONY: demo test lint docs baseline bench-tricks bench-tricks-stacked bench-monitors bench-zoo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The API reference from the docstrings (mkdocs + mkdocstrings), offline, into site/; any
+# warning (a docstring that names a parameter the signature lacks, a broken link) fails it.
+docs: $(VENV)/.installed-dev
+	$(BIN)/mkdocs build --strict --quiet
 
 # The plain-GAN baseline table of the README (5 seeds on ring8 and grid25).
 baseline: $(VENV)/.installed
@@ -68,4 +73,4 @@ bench-zoo: $(VENV)/.installed
 	$(BIN)/python benchmarks/failure_zoo.py --seeds 3 --out docs/results/failure_zoo.md
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs site .pytest_cache

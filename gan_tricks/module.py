@@ -49,9 +49,11 @@ class GANModule(pl.LightningModule):
         discriminator: maps samples to one logit each, shape (N,) or (N, 1).
         latent: dimension and distribution of z.
         loss: one of ``gan_tricks.functional.LOSSES``.
-        g_optimizer, d_optimizer: one optimizer per network (``class_path`` / ``init_args``
-            in YAML); different classes are fine (Adam for G, SGD for D).
-        g_scheduler, d_scheduler: optional LR schedulers, stepped once per iteration.
+        g_optimizer: G's optimizer (``class_path`` / ``init_args`` in YAML); the two
+            networks may use different classes (Adam for G, SGD for D).
+        d_optimizer: D's optimizer.
+        g_scheduler: an optional LR scheduler of G's optimizer, stepped once per iteration.
+        d_scheduler: the same for D's optimizer.
         n_critic: D steps per G step before any trick asks for more (WGAN uses 5).
         separate_batches: D sees real-only and fake-only batches, so BatchNorm normalises
             each on its own statistics (ganhacks #4); False feeds one mixed batch, for

@@ -222,7 +222,8 @@ class ConsistencyRegularization(Trick):
     D step.
 
     Args:
-        real_weight, fake_weight: lambda_real and lambda_fake (10 each in the paper).
+        real_weight: lambda_real (10 in the paper).
+        fake_weight: lambda_fake (10 in the paper).
         policy: the image transform (the paper's best: translation and cutout-like erasing).
         jitter: std of the point transform, in data units (grid25's modes have std 0.05).
     """

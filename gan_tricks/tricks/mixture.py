@@ -51,7 +51,8 @@ class MixtureClassifier(Trick):
 
     Args:
         weight: beta of MGAN, the term's weight in G's loss (0.1 on grid25).
-        width, depth: C's hidden layers.
+        width: the width of C's hidden layers.
+        depth: the number of C's hidden layers.
         lr: C's Adam learning rate (betas 0.5, 0.999).
         fade: scale the weight by G's learning-rate factor (its rate now over its initial
             rate), so that under a decaying schedule the term fades faster than D's. C knows a
