@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers or in CI
-
-import matplotlib.pyplot as plt
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import save_image
 
@@ -24,7 +20,7 @@ def plot_points(
 ) -> None:
     """A scatter of 2D samples over the true modes (and faint real samples)."""
     samples = samples.detach().cpu()
-    fig, ax = plt.subplots(figsize=(5, 5.5), dpi=120)
+    fig, ax = figure_with_axes(figsize=(5, 5.5), dpi=120)
     if real is not None:
         real = real.detach().cpu()
         ax.scatter(real[:, 0], real[:, 1], s=2, c="0.75", alpha=0.5, label="real")
@@ -37,7 +33,6 @@ def plot_points(
     ax.set_title(title or f"{len(samples)} samples")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def save_image_grid(samples: Tensor, path: Path | str, nrow: int | None = None) -> None:
@@ -61,7 +56,7 @@ def plot_training(history: Sequence[dict[str, float]], path: Path | str) -> None
         ("D's mean logit", ["d_real", "d_fake"], False),
         ("gradient norm", ["d_grad_norm", "g_grad_norm"], True),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.4), dpi=110)
+    fig, axes = figure_with_axes(1, len(panels), figsize=(13, 3.4), dpi=110)
     for ax, (title, keys, log_scale) in zip(axes, panels):
         for key in keys:
             values = series(key)
@@ -75,4 +70,14 @@ def plot_training(history: Sequence[dict[str, float]], path: Path | str) -> None
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+
+
+def figure_with_axes(*grid: int, figsize: tuple[float, float], dpi: int, **options):
+    """``plt.subplots`` without pyplot: a figure of its own, drawn by the Agg canvas when saved.
+
+    Files only, on servers and in CI alike, and importing gan-tricks never changes the
+    matplotlib backend of the notebook or program that imports it (``matplotlib.use``
+    would).
+    """
+    fig = Figure(figsize=figsize, dpi=dpi)
+    return fig, fig.subplots(*grid, **options)

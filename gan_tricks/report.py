@@ -15,14 +15,9 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
-
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Alarm, read_alarms
+from gan_tricks.plotting import figure_with_axes
 from gan_tricks.run import SNAPSHOT_FOLDER
 
 SEVERITY_COLOURS = {"warning": "tab:orange", "error": "tab:red"}
@@ -81,7 +76,9 @@ def plot_signals(
     panels = _panels(series)
     columns = 3
     rows = max(1, math.ceil(len(panels) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3 * rows), dpi=90, squeeze=False)
+    fig, axes = figure_with_axes(
+        rows, columns, figsize=(5 * columns, 3 * rows), dpi=90, squeeze=False
+    )
     for ax, (title, keys) in zip(axes.flat, panels, strict=False):
         for key in keys:
             steps, values = zip(*series[key], strict=True)
@@ -117,7 +114,6 @@ def plot_signals(
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     data = buffer.getvalue()
     if path is not None:
         path.write_bytes(data)

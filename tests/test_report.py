@@ -1,6 +1,8 @@
 """`gan-tricks report`: one self-contained HTML page of a real run, with its alarms."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,13 @@ def test_the_quality_probes_measurements_get_panels_and_constants_do_not():
     }
     titles = [title for title, _ in _panels(series)]
     assert titles == ["losses", "quality: modes_covered"]
+
+
+def test_importing_the_plotting_code_leaves_the_matplotlib_backend_alone():
+    # A notebook's inline backend must survive `import gan_tricks.report`.
+    code = (
+        "import matplotlib; matplotlib.use('pdf'); "
+        "import gan_tricks.report, gan_tricks.plotting; print(matplotlib.get_backend())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "pdf", result.stderr
