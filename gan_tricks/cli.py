@@ -397,9 +397,19 @@ def evaluate_command(args: list[str]) -> int:
         help="default: the protocol's (2,500 on 2D, 26,000 on stacked digits, 2,048 otherwise)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent codes")
+    parser.add_argument(
+        "--inception-weights",
+        default=None,
+        metavar="PATH",
+        help="torch-fidelity's Inception-v3 weights (pt_inception-2015-12-05-6726825d.pth): "
+        "FID, KID, precision/recall and density/coverage in Inception's feature space, for "
+        "image data other than the digits (which use a digit feature network)",
+    )
     options = parser.parse_args(args)
     module, datamodule = load_run(options.checkpoint)
-    metrics = evaluate_samples(module, datamodule, options.num_samples, options.seed)
+    metrics = evaluate_samples(
+        module, datamodule, options.num_samples, options.seed, options.inception_weights
+    )
     print(json.dumps(metrics))
     return 0
 

@@ -21,6 +21,8 @@ from gan_tricks.checkpointing import load_checkpoint_file
 from gan_tricks.data.digits import Digits, StackedDigits
 from gan_tricks.errors import ConfigError
 from gan_tricks.metrics.digits import digits_metrics, stacked_digits_metrics
+from gan_tricks.metrics.features import InceptionFeatures, digit_features
+from gan_tricks.metrics.image import image_metrics
 from gan_tricks.metrics.mixture import mixture_metrics
 from gan_tricks.module import GANModule
 from gan_tricks.tricks.base import Trick
@@ -33,6 +35,8 @@ RUN_CONFIG_KEY = "gan_tricks_config"
 MIXTURE_EVAL_SAMPLES = 2500
 STACKED_DIGITS_EVAL_SAMPLES = 26_000
 DEFAULT_EVAL_SAMPLES = 2048
+# The feature metrics compare at most this many generated and real samples (k-NN is quadratic).
+FEATURE_METRIC_SAMPLES = 2048
 # Sample diversity compares at most this many generated and real samples (pdist is quadratic).
 DIVERSITY_MAX_SAMPLES = 1024
 
@@ -188,13 +192,21 @@ def save_samples(samples: Tensor, output: Path, datamodule=None) -> None:
 
 
 def evaluate_samples(
-    module: GANModule, datamodule, num_samples: int | None = None, seed: int = 0
+    module: GANModule,
+    datamodule,
+    num_samples: int | None = None,
+    seed: int = 0,
+    inception_weights: str | Path | None = None,
 ) -> dict[str, Any]:
     """The metrics that apply to the run's data, with their protocol's sample count.
 
     2D mixtures: mode coverage (PacGAN's protocol); stacked digits: modes of 1,000 and reverse
-    KL on 26,000 samples (Stacked MNIST's); digits: classes of 10 and reverse KL; every image
-    data set: the diversity ratio against real samples.
+    KL on 26,000 samples (Stacked MNIST's); digits: classes of 10 and reverse KL; both digit
+    sets: FID, KID, precision / recall and density / coverage in the digit feature space; other
+    image data: the same in Inception's feature space when ``inception_weights`` (the path of
+    torch-fidelity's Inception-v3 weights) is given; every image data set: the diversity ratio
+    against real samples. Samples come from the sampling generator (G's moving average when
+    the run kept one), with latent codes from ``seed``.
     """
     start = time.perf_counter()
     metrics: dict[str, Any] = {"data": type(datamodule).__name__ if datamodule else None}
@@ -215,6 +227,14 @@ def evaluate_samples(
             metrics.update(stacked_digits_metrics(samples))
         elif isinstance(datamodule, Digits):
             metrics.update(digits_metrics(samples))
+        if isinstance(datamodule, Digits | StackedDigits):
+            metrics.update(digit_feature_metrics(samples, datamodule, seed))
+        elif inception_weights is not None and datamodule is not None:
+            count = min(len(samples), FEATURE_METRIC_SAMPLES)
+            real = datamodule.real_samples(count, seed=seed)
+            network = InceptionFeatures(inception_weights)
+            metrics.update(image_metrics(real, samples[:count], network))
+            metrics["feature_space"] = "inception"
         if datamodule is not None:
             real = datamodule.real_samples(min(len(samples), DIVERSITY_MAX_SAMPLES), seed=seed)
             metrics["diversity_ratio"] = _mean_pairwise_distance(samples) / max(
@@ -223,6 +243,26 @@ def evaluate_samples(
     metrics["seed"] = seed
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     return metrics
+
+
+def digit_feature_metrics(samples: Tensor, datamodule, seed: int = 0) -> dict[str, Any]:
+    """FID, KID, precision / recall and density / coverage in the digit feature space
+    (:mod:`gan_tricks.metrics.features`), on at most ``FEATURE_METRIC_SAMPLES`` generated and
+    as many real samples (distinct while the data set allows). Comparable between runs of this
+    toolkit, not with published (Inception) FIDs."""
+    network = digit_features(channels=samples.shape[1])
+    if not bool(torch.isfinite(samples).all()):  # a diverged G: nothing to measure
+        nan = float("nan")
+        names = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
+        return dict.fromkeys(names, nan) | {"feature_space": "digits"}
+    count = min(len(samples), FEATURE_METRIC_SAMPLES)
+    if isinstance(datamodule, Digits):  # its real samples are distinct only up to 1,797
+        count = min(count, len(datamodule.images))
+    real = datamodule.real_samples(count, seed=seed)
+    measured = image_metrics(real, samples[:count], network)
+    measured["feature_space"] = "digits"
+    measured["feature_net_accuracy"] = network.held_out_accuracy
+    return measured
 
 
 def _mean_pairwise_distance(samples: Tensor, max_samples: int = DIVERSITY_MAX_SAMPLES) -> float:

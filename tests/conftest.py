@@ -30,3 +30,20 @@ def _fit_with_a_winning_discriminator(root: Path, detector_args: str, *extra: st
 def fit_with_a_winning_discriminator():
     """The function above, for tests in any folder (and module-scoped fixtures)."""
     return _fit_with_a_winning_discriminator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def digit_feature_cache(tmp_path_factory):
+    """One cache of the trained digit feature network for the whole run, shared by the xdist
+    workers (the pytest base folder's parent is common to them; writes are atomic), so it is
+    trained at most once per worker rather than once per test, and never into ~/.cache."""
+    import os
+
+    folder = tmp_path_factory.getbasetemp().parent / "gan-tricks-cache"
+    previous = os.environ.get("GAN_TRICKS_CACHE")
+    os.environ["GAN_TRICKS_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("GAN_TRICKS_CACHE", None)
+    else:
+        os.environ["GAN_TRICKS_CACHE"] = previous
