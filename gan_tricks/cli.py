@@ -20,6 +20,7 @@ from jsonargparse import ArgumentError
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
+from gan_tricks.ablation import ablate_command
 from gan_tricks.checkpointing import (
     AtomicCheckpointIO,
     RandomStates,
@@ -40,13 +41,14 @@ from gan_tricks.run import (
 )
 from gan_tricks.tricks.base import Trick
 
-USAGE = """usage: gan-tricks {fit,sample,evaluate,report,export} ...
+USAGE = """usage: gan-tricks {fit,sample,evaluate,report,export,ablate} ...
 
   fit       train a GAN from a YAML recipe:  gan-tricks fit --config recipes/ring8.yaml
   sample    draw samples from a checkpoint:  gan-tricks sample CKPT -n 2500 -o out.png
   evaluate  print metrics of a checkpoint:   gan-tricks evaluate CKPT
   report    one HTML page of a run:          gan-tricks report runs/NAME
   export    G alone, in safetensors:         gan-tricks export CKPT -o generator.safetensors
+  ablate    which tricks help, measured:     gan-tricks ablate --config BASE.yaml --tricks a,b
 
 'gan-tricks COMMAND --help' lists what each command takes.
 """
@@ -465,6 +467,7 @@ COMMANDS = {
     "evaluate": evaluate_command,
     "report": report_command,
     "export": export_command,
+    "ablate": ablate_command,
 }
 
 

@@ -4,8 +4,9 @@ recipe, the layout block against the package's files.
 
 Shortened means: ``gan-tricks fit`` gets ``--trainer.max_steps 40`` appended (a later value
 wins) and Python blocks have their ``max_steps=N`` cut to 30; benchmarks are checked with
-``--dry-run`` (every recipe parses with the block's overrides) and ``make`` targets with
-``make -n``.
+``--dry-run`` (every recipe parses with the block's overrides), ``gan-tricks ablate`` with
+``--wandb-sweep`` (the design and its overlays resolve; nothing trains) and ``make`` targets
+with ``make -n``.
 """
 
 import contextlib
@@ -68,6 +69,8 @@ def sandbox(tmp_path, monkeypatch) -> Path:
 
 
 def run_gan_tricks(args: list[str]) -> int:
+    if args[0] == "ablate":  # dozens of trainings: check the design and overlays only
+        args = [*args, "--wandb-sweep", "--out", "ablation-check"]
     if args[0] == "fit" and "--help" not in args:
         # 40 steps: past the recipes' first logging step, so that `report` has signals to draw.
         args = [*args, "--trainer.max_steps", "40", "--trainer.enable_progress_bar", "false"]

@@ -35,9 +35,17 @@ class QualityProbe(pl.Callback):
             (2,500 on the 2D mixtures, 26,000 on stacked digits, which is slow every few hundred
             steps: 2,600 are plenty to see a failure).
         seed: the seed of the latent draws, the same at every measurement.
+        features: also FID, KID, precision / recall and density / coverage in the digit
+            feature space (digits and stacked digits), a few seconds per measurement on a CPU.
     """
 
-    def __init__(self, every: int = 250, num_samples: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        every: int = 250,
+        num_samples: int | None = None,
+        seed: int = 0,
+        features: bool = False,
+    ) -> None:
         if every < 1 or (num_samples is not None and num_samples < 2):
             raise ConfigError(
                 f"QualityProbe needs every >= 1 and num_samples >= 2 (got {every}, {num_samples})."
@@ -45,6 +53,7 @@ class QualityProbe(pl.Callback):
         self.every = every
         self.num_samples = num_samples
         self.seed = seed
+        self.features = features
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -60,7 +69,13 @@ class QualityProbe(pl.Callback):
         from gan_tricks.run import evaluate_samples  # run.py builds on the monitors
 
         # NaN samples are measured too: off every mode in 2D, unreadable digits on images.
-        metrics = evaluate_samples(module, trainer.datamodule, self.num_samples, self.seed)
+        metrics = evaluate_samples(
+            module,
+            trainer.datamodule,
+            self.num_samples,
+            self.seed,
+            feature_metrics=self.features,
+        )
         numbers = {
             key: float(value)
             for key, value in metrics.items()
