@@ -269,6 +269,29 @@ def verdicts(rows: list[dict[str, Any]], settings: list[Setting]) -> list[str]:
     return lines
 
 
+def fid_mode_agreement(rows: list[dict[str, Any]]) -> str | None:
+    """Spearman's rank correlation between FID and modes covered over every run, in words
+    (None unless the runs have both): a feature-space FID that ranks runs like the mode count
+    does reads near -1 (lower FID, more modes)."""
+    pairs = [
+        (row["fid"], row["modes_covered"])
+        for row in rows
+        if all(
+            isinstance(row.get(k), int | float) and math.isfinite(row[k])
+            for k in ("fid", "modes_covered")
+        )
+    ]
+    if len(pairs) < 3:
+        return None
+    from scipy import stats
+
+    rho, p = stats.spearmanr([f for f, _ in pairs], [m for _, m in pairs])
+    return (
+        f"Spearman's rank correlation of FID and modes covered over the {len(pairs)} runs: "
+        f"{rho:.3f} (p = {p:.2g}); -1 means FID ranks runs exactly as the mode count does."
+    )
+
+
 def markdown_table(summary: list[dict[str, Any]]) -> str:
     shown = [m for m in (*HEADLINE_METRICS, "kid", "density", "coverage", "seconds_per_step")]
     shown = [m for m in shown if any(entry.get(f"{m}_mean") is not None for entry in summary)]
@@ -311,6 +334,7 @@ def write_outputs(plan: Plan, rows: list[dict[str, Any]], command: str) -> Path:
         *(f"- {line}" for line in found),
         *(["- none"] if not found else []),
         "",
+        *([agreement, ""] if (agreement := fid_mode_agreement(rows)) else []),
         "![metrics](metrics.png)",
         "",
         "![curves](curves.png)",

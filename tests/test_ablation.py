@@ -9,6 +9,7 @@ import yaml
 from gan_tricks.ablation import (
     Setting,
     design,
+    fid_mode_agreement,
     resolve_overlay,
     verdicts,
     welch_p_value,
@@ -148,3 +149,10 @@ def test_wandb_sweep_writes_the_design_and_runs_nothing(tmp_path):
 def test_an_unknown_setting_for_an_agent_is_one_sentence(tmp_path, capsys):
     assert ablate(tmp_path / "a", "--setting", "r2", "--seed", "0") == 2
     assert "--setting 'r2' is not in this design" in capsys.readouterr().err
+
+
+def test_fid_and_mode_count_agreement_is_a_rank_correlation():
+    rows = [{"setting": "s", "fid": f, "modes_covered": m} for f, m in
+            [(10.0, 990), (20.0, 950), (30.0, 900), (40.0, 850)]]  # fmt: skip
+    assert "-1.000" in fid_mode_agreement(rows)
+    assert fid_mode_agreement([{"setting": "s", "modes_covered": 3}] * 4) is None
