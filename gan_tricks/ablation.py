@@ -358,7 +358,7 @@ def _plot_metrics(summary: list[dict[str, Any]], path: Path) -> None:
     fig, axes = figure_with_axes(
         1, len(shown), figsize=(3.2 * len(shown), 3.6), dpi=100, squeeze=False
     )
-    names = [entry["setting"] for entry in summary]
+    names = [_short(entry["setting"]) for entry in summary]
     for ax, metric in zip(axes[0], shown, strict=True):
         means = [entry.get(f"{metric}_mean") or 0.0 for entry in summary]
         errors = [entry.get(f"{metric}_sd") or 0.0 for entry in summary]
@@ -369,6 +369,13 @@ def _plot_metrics(summary: list[dict[str, Any]], path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def _short(setting: str, longest: int = 24) -> str:
+    """A setting's name for a plot axis: long combinations as their trick count."""
+    if len(setting) <= longest:
+        return setting
+    return f"{setting.count('+') + 1} tricks"
 
 
 def _plot_curves(plan: Plan, path: Path) -> None:
@@ -392,7 +399,7 @@ def _plot_curves(plan: Plan, path: Path) -> None:
         for step in steps:
             values = [p[metric] for c in curves for p in c if p["step"] == step and metric in p]
             means.append(statistics.mean(values) if values else math.nan)
-        ax.plot(steps, means, label=setting.name)
+        ax.plot(steps, means, label=_short(setting.name, longest=60))
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"{metric or 'quality'} (mean over seeds)")
     ax.legend(fontsize=7)
