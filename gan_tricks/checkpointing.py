@@ -36,6 +36,7 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
+from gan_tricks.distributed import gather_objects, world
 from gan_tricks.errors import ConfigError
 
 # Lightning writes these keys into every checkpoint of a fit; a file without them was not
@@ -150,27 +151,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class RandomStates(pl.Callback):
     """The global random number generators in every checkpoint, restored on resume.
 
-    Tricks draw from the global generators (label noise, instance noise, DiffAugment, latent
-    codes), so a resumed run repeats the uninterrupted one only if they are restored too.
-    Restoring happens at the first iteration after loading (``on_train_batch_start``), not on
-    load: between the two, a fit's start draws random numbers the uninterrupted run never drew.
+    Tricks draw from the global generators (label noise, instance noise, DiffAugment), so a
+    resumed run repeats the uninterrupted one only if they are restored too (the latent codes
+    have a generator of their own, saved by the module). Restoring happens at the first
+    iteration after loading (``on_train_batch_start``), not on load: between the two, a fit's
+    start draws random numbers the uninterrupted run never drew. Under DDP the checkpoint keeps
+    every rank's generators, and each rank restores its own.
     """
 
     def __init__(self) -> None:
         self._pending: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "python": random.getstate(),
-            "numpy": _numpy_state(),
-            "torch": torch.get_rng_state(),
-        }
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
+        # Every rank's generators (they differ: ``distributed.seed_ranks_apart``); each rank
+        # calls this when a checkpoint is made, and rank 0 writes the file.
+        return {"ranks": gather_objects(_local_random_states())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = state_dict
+        ranks = state_dict.get("ranks", [state_dict])  # a file from before ranks were kept
+        rank = world()[0]
+        # A rank the saved run did not have (resumed on more processes) keeps its fresh state.
+        self._pending = ranks[rank] if rank < len(ranks) else None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self._pending is None:
@@ -181,6 +182,17 @@ class RandomStates(pl.Callback):
         torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _local_random_states() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": _numpy_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _numpy_state() -> dict[str, Any]:

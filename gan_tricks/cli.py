@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 import yaml
 from jsonargparse import ArgumentError
+from lightning_fabric.plugins import CheckpointIO
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
@@ -27,6 +29,7 @@ from gan_tricks.checkpointing import (
     load_checkpoint_file,
     load_resumable_checkpoint,
 )
+from gan_tricks.distributed import CrossRankSyncBatchNorm, is_launched_rank_zero
 from gan_tricks.errors import ConfigError
 from gan_tricks.export import export_generator, load_generator, sample_exported
 from gan_tricks.module import GANModule
@@ -105,11 +108,17 @@ class GANTricksCLI(LightningCLI):
                 f"--wandb must be one of {', '.join(WANDB_MODES)} (got {config.wandb!r})."
             )
         recipe = Path(str(config.config[-1])).stem if config.get("config") else "run"
-        name = config.name or f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        # Lightning's DDP launcher re-runs this command in each child process, which must use
+        # the folder rank 0 named (the time in a default name has moved on by then).
+        name = config.name or os.environ.get(RUN_NAME_VARIABLE)
+        name = name or f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.environ[RUN_NAME_VARIABLE] = name
         self.run_name = name
         self.run_dir = Path(config.trainer.default_root_dir or "runs") / name
+        # Only rank 0 checks, creates or replaces the folder; the others find it made.
+        self.owns_run_dir = is_launched_rank_zero()
         resuming = config.get("ckpt_path") is not None
-        occupied = self.run_dir.exists() and any(self.run_dir.iterdir())
+        occupied = self.owns_run_dir and self.run_dir.exists() and any(self.run_dir.iterdir())
         if occupied and not resuming and not config.overwrite:
             raise ConfigError(
                 f"the run folder {self.run_dir} already exists; choose another --name, "
@@ -135,8 +144,9 @@ class GANTricksCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
         config = self.config[self.subcommand]
-        self.folders.open(self.run_dir, replace=self.replace_run_dir)
-        print(f"gan-tricks: run folder {self.run_dir}", file=sys.stderr)
+        if self.owns_run_dir:
+            self.folders.open(self.run_dir, replace=self.replace_run_dir)
+            print(f"gan-tricks: run folder {self.run_dir}", file=sys.stderr)
         kwargs["default_root_dir"] = str(self.run_dir)
         if trainer_config.get("logger") in (None, True):
             kwargs["logger"] = _loggers(self.run_dir, self.run_name, config.wandb)
@@ -148,12 +158,25 @@ class GANTricksCLI(LightningCLI):
         if trainer_config.get("enable_checkpointing") is not False:
             callbacks.append(LastCheckpoint(self.run_dir / "checkpoints", config.checkpoint_every))
         kwargs["callbacks"] = callbacks
-        if not trainer_config.get("plugins"):
-            kwargs["plugins"] = [AtomicCheckpointIO()]
+        plugins = trainer_config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, list | tuple) else [plugins]
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            plugins.append(AtomicCheckpointIO())
+        if trainer_config.get("sync_batchnorm") and not _runs_on_cuda(trainer_config):
+            # torch's SyncBatchNorm refuses CPU tensors; ours syncs over any backend.
+            kwargs["sync_batchnorm"] = False
+            plugins.append(CrossRankSyncBatchNorm())
+        kwargs["plugins"] = plugins
         return super().instantiate_trainer(**kwargs)
 
 
 WANDB_MODES = ("auto", "online", "offline", "off")
+RUN_NAME_VARIABLE = "GAN_TRICKS_RUN_NAME"
+
+
+def _runs_on_cuda(trainer_config: Any) -> bool:
+    accelerator = str(trainer_config.get("accelerator") or "auto")
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def _is_trick_config(callback_config: Any) -> bool:
@@ -282,11 +305,16 @@ def fit_command(args: list[str]) -> int:
         if checkpoint not in ("last", "best", "hpc", "registry", "null"):
             load_resumable_checkpoint(checkpoint)
     folders = RunFolders()
+    inherited_name = os.environ.get(RUN_NAME_VARIABLE)
     try:
         cli = _fit(args, folders)
     except BaseException:
         folders.undo()
         raise
+    finally:
+        # The name is for this fit's DDP children only, not for a next fit in this process.
+        if inherited_name is None:
+            os.environ.pop(RUN_NAME_VARIABLE, None)
     # Close the W&B run, so that its files are complete when `fit` returns (a caller in the
     # same process reads them; Lightning's WandbLogger leaves the run open until exit).
     for logger in cli.trainer.loggers:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import nullcontext
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from gan_tricks import distributed
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import Latent
 from gan_tricks.functional.losses import (
@@ -121,6 +123,11 @@ class GANModule(pl.LightningModule):
         self.g_fake: Tensor | None = None
         self._tricks: list[Trick] = []
         self._term_names: set[str] = set()
+        # Training's latent codes come from a generator of their own, shared by all ranks
+        # (see ``draw_latent``); created at the first draw, its state travels in checkpoints.
+        self.latent_generator: torch.Generator | None = None
+        self._latent_generator_state: Tensor | None = None
+        self._latent_seed = 0  # set from the run's seed when a fit starts
 
     # ------------------------------------------------------------------ set-up
     def configure_optimizers(self):
@@ -134,6 +141,9 @@ class GANModule(pl.LightningModule):
         return [opt_g, opt_d], schedulers
 
     def on_fit_start(self) -> None:
+        # The run's seed, rank 0's, before each rank's global generators go their own way.
+        self._latent_seed = distributed.broadcast_int(torch.initial_seed())
+        distributed.seed_ranks_apart()
         tricks = [cb for cb in self.trainer.callbacks if isinstance(cb, Trick)]
         self.check_tricks(tricks)
         self._tricks = sorted(tricks, key=lambda trick: trick.order)  # stable: recipe order
@@ -243,6 +253,33 @@ class GANModule(pl.LightningModule):
             self.discriminator.train(was_training)
 
     # ------------------------------------------------------------------ the step
+    def draw_latent(self, n: int) -> Tensor:
+        """``n`` latent codes for a training step, from the run's own latent generator.
+
+        Every rank draws the codes of the whole global batch (world size x ``n``) and keeps its
+        slice, so N processes train on exactly the codes one process with the global batch
+        would, and the tricks' use of the global generators cannot shift them.
+        """
+        if self.latent_generator is None:
+            self.latent_generator = torch.Generator(device=self.device)
+            self.latent_generator.manual_seed(self._latent_seed)
+            if self._latent_generator_state is not None:
+                self.latent_generator.set_state(self._latent_generator_state)
+                self._latent_generator_state = None
+        _, size = distributed.world()
+        codes = self.latent.sample(n * size, device=self.device, generator=self.latent_generator)
+        return distributed.rank_slice(codes)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.latent_generator is not None:
+            checkpoint["latent_generator"] = self.latent_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("latent_generator")
+        if state is not None:
+            self._latent_generator_state = state
+            self.latent_generator = None  # rebuilt with this state at the next draw
+
     def discriminate(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """D's logits on a real and a fake batch, as one batch or two (``separate_batches``)."""
         if self.separate_batches:
@@ -251,6 +288,14 @@ class GANModule(pl.LightningModule):
         return logits[: len(real)], logits[len(real) :]
 
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        # Under DDP, gradients are averaged per network step (``distributed.average_gradients``)
+        # instead of by DDP's once-per-forward reducer, which cannot follow a D step and a G
+        # step that each leave the other network without gradients.
+        block_sync = getattr(self.trainer.strategy, "block_backward_sync", nullcontext)
+        with block_sync():
+            self._iteration(batch)
+
+    def _iteration(self, batch: Tensor) -> None:
         real = batch[0] if isinstance(batch, list | tuple) else batch
         opt_g, opt_d = self.optimizers()
         d_steps = 0
@@ -289,7 +334,7 @@ class GANModule(pl.LightningModule):
 
     def _discriminator_step(self, real: Tensor, opt_d) -> dict[str, Tensor]:
         with torch.no_grad():
-            fake = self.generator(self.latent.sample(len(real), device=self.device))
+            fake = self.generator(self.draw_latent(len(real)))
         real_in = self._apply_tricks("transform_real", real, "d")
         fake_in = self._apply_tricks("transform_fake", fake, "d")
         self.toggle_optimizer(opt_d)
@@ -306,22 +351,23 @@ class GANModule(pl.LightningModule):
         loss = loss + sum(penalties.values())
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        grad_norm = _grad_norm(self.discriminator.parameters())
+        signals = {
+            "d_loss": loss.detach(),
+            "d_real": real_logits.detach().mean(),
+            "d_fake": fake_logits.detach().mean(),
+            **{f"d_penalty/{name}": p.detach() for name, p in penalties.items()},
+        }
+        signals = distributed.average_gradients(_parameters(opt_d), signals)
+        signals["d_grad_norm"] = _grad_norm(self.discriminator.parameters())
         self._step_without_counting(opt_d)
         self.untoggle_optimizer(opt_d)
         for trick in self._tricks:
             trick.after_d_step(self)
-        return {
-            "d_loss": loss.detach(),
-            "d_real": real_logits.detach().mean(),
-            "d_fake": fake_logits.detach().mean(),
-            "d_grad_norm": grad_norm,
-            **{f"d_penalty/{name}": p.detach() for name, p in penalties.items()},
-        }
+        return signals
 
     def _generator_step(self, real: Tensor, opt_g) -> dict[str, Tensor]:
         self.toggle_optimizer(opt_g)
-        z = self.latent.sample(len(real), device=self.device)
+        z = self.draw_latent(len(real))
         fake = self.generator(z)
         # A trick whose G term needs the codes or G's raw output (before packing, augmentation
         # or noise) reads them here: MixtureClassifier does.
@@ -338,16 +384,20 @@ class GANModule(pl.LightningModule):
         loss = loss + sum(penalties.values())
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        grad_norm = _grad_norm(self.generator.parameters())
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
-        for trick in self._tricks:
-            trick.after_g_step(self)
-        return {
+        signals = {
             "g_loss": loss.detach(),
-            "g_grad_norm": grad_norm,
             **{f"g_penalty/{name}": p.detach() for name, p in penalties.items()},
         }
+        signals = distributed.average_gradients(_parameters(opt_g), signals)
+        signals["g_grad_norm"] = _grad_norm(self.generator.parameters())
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        # Every forward of the iteration is done: BatchNorm statistics agree from here on (and
+        # G's moving average, updated next, copies them).
+        distributed.average_buffers([self.generator, self.discriminator])
+        for trick in self._tricks:
+            trick.after_g_step(self)
+        return signals
 
     @staticmethod
     def _per_discriminator(loss_fn, *logits_like: Tensor | None) -> Tensor:
@@ -399,6 +449,10 @@ def trick_names(tricks: list[Trick]) -> dict[str, Trick]:
             name = f"{base}_{index}"
         names[name] = trick
     return names
+
+
+def _parameters(optimizer) -> list[nn.Parameter]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
 
 
 def _no_closure() -> None:

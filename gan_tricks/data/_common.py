@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.transforms import v2
 
+from gan_tricks.distributed import world
 from gan_tricks.errors import ConfigError
 
 # Images are scaled from [0, 1] to [-1, 1] with mean 0.5 and std 0.5 per channel, matching the
@@ -90,31 +91,55 @@ class TensorImages(Dataset[Tensor]):
         return self.images[index]
 
 
-class ResumableShuffle(Sampler[int]):
-    """Every index once per epoch, in a fresh order each epoch, that can start mid-epoch.
+class ResumableShuffle(DistributedSampler):
+    """Every index once per epoch, in a fresh order each epoch, that can start mid-epoch, and
+    is shared out between the processes of a distributed run.
 
     Epoch ``e``'s order is a function of ``(seed, e)`` alone, so a resumed run rebuilds it
-    without replaying earlier epochs; ``start`` skips the indices already trained on. The
-    owner (:class:`ResumableLoader`) sets both before each pass.
+    without replaying earlier epochs; ``start`` skips the indices this process has already
+    trained on. The owner (:class:`ResumableLoader`) sets both before each pass.
+
+    Under N processes, rank ``r`` takes every N-th index of the same order from ``r`` on (the
+    order cut to a multiple of N), as ``DistributedSampler`` does: batch ``k`` of the N ranks
+    together holds exactly the samples of batch ``k`` of one process with an N times larger
+    batch. Being a ``DistributedSampler`` keeps Lightning from replacing it with its own; the
+    rank and world size are read at each pass, not at construction, so the loader can be built
+    before the process group exists.
     """
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, size: int, seed: int) -> None:  # no super().__init__: see above
         self.size = size
         self.seed = seed
         self.epoch = 0
         self.start = 0
+        self.shuffle = True
+        self.drop_last = True
+
+    @property
+    def rank(self) -> int:  # type: ignore[override]
+        return world()[0]
+
+    @property
+    def num_replicas(self) -> int:  # type: ignore[override]
+        return world()[1]
 
     def order(self, epoch: int) -> Tensor:
+        """The whole data set's order in ``epoch``, before it is shared out."""
         # NumPy's SeedSequence mixes the pair into one well-spread 32-bit seed (torch's CPU
         # generator keeps only 32 bits of a seed, so seed * 2**32 + epoch would not do).
         mixed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
         return torch.randperm(self.size, generator=seeded_generator(mixed))
 
+    def shard(self, epoch: int) -> Tensor:
+        """This process's indices of ``epoch``, in order."""
+        rank, size = world()
+        return self.order(epoch)[: self.size - self.size % size][rank::size]
+
     def __len__(self) -> int:
-        return self.size - self.start
+        return self.size // self.num_replicas - self.start
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.order(self.epoch)[self.start :].tolist())
+        return iter(self.shard(self.epoch)[self.start :].tolist())
 
 
 class ResumableLoader(DataLoader):
@@ -139,16 +164,20 @@ class ResumableLoader(DataLoader):
 
     def __len__(self) -> int:
         # Whole epochs: Lightning sizes an epoch by this, and a resumed pass is just shorter.
-        return len(self.dataset) // self.batch_size  # type: ignore[arg-type]
+        # Under N processes each holds 1/N of the data (the same count of batches N times).
+        return len(self.dataset) // world()[1] // self.batch_size  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Any]:
+        # A pass that yielded all its batches is over even if nobody asked for one more (which
+        # would run code after the loop below): Lightning stops at ``len`` batches.
+        if self.batches_done >= len(self):
+            self.epoch += 1
+            self.batches_done = 0
         self.shuffle_sampler.epoch = self.epoch
         self.shuffle_sampler.start = self.batches_done * self.batch_size
         for batch in super().__iter__():
             self.batches_done += 1
             yield batch
-        self.epoch += 1
-        self.batches_done = 0
 
     def state_dict(self) -> dict[str, int]:
         if self.batches_done >= len(self):  # the epoch's last batch: resume at the next epoch

@@ -35,6 +35,7 @@ from gan_tricks.data._common import (
     require_sample_count,
     seeded_generator,
 )
+from gan_tricks.distributed import rank_slice, world
 from gan_tricks.errors import ConfigError
 
 TOY2D_NAMES = ("ring8", "grid25", "spiral")
@@ -103,6 +104,10 @@ class Toy2DStream(IterableDataset[Tensor]):
     Batches are drawn lazily, one per ``next``, so a pass that is abandoned early consumes only
     what was taken. The stream must be read in the main process: a worker process would get a
     copy of the generator, repeat the batches of other workers and keep its state to itself.
+
+    Under N processes (DDP), every process draws the global batch (N x ``batch_size`` points)
+    and keeps its own slice: the processes see disjoint points, together exactly the batch one
+    process of the global batch size would draw, and their stream states stay equal.
     """
 
     def __init__(self, name: str, batch_size: int, batches_per_epoch: int, seed: int) -> None:
@@ -117,10 +122,11 @@ class Toy2DStream(IterableDataset[Tensor]):
         return self.batches_per_epoch
 
     def __iter__(self) -> Iterator[Tensor]:
+        _, size = world()
         for _ in range(self.batches_per_epoch):
-            batch = sample_toy2d(self.name, self.batch_size, self.generator)
+            batch = sample_toy2d(self.name, self.batch_size * size, self.generator)
             self.batches_drawn += 1
-            yield batch
+            yield rank_slice(batch)
 
     def state_dict(self) -> dict[str, Any]:
         """A copy of the stream position, safe to put in a checkpoint (tensors and ints only)."""

@@ -73,8 +73,17 @@ def apply_spectral_norm(
         and not _already_normalized(layer)
         and isinstance(getattr(layer, "weight", None), torch.Tensor)
     ]
-    for layer in layers:
-        spectral_norm(layer, n_power_iterations=n_power_iterations)
+    for index, layer in enumerate(layers):
+        # u and v start from a fixed draw, not the global generators: the networks then do not
+        # depend on what was drawn before (Lightning re-seeds each DDP process after the model
+        # is built, so a 2-process run would otherwise start from other vectors than 1).
+        device = layer.weight.device
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.random.default_generator.manual_seed(index)
+            if cuda:
+                torch.cuda.manual_seed(index)
+            spectral_norm(layer, n_power_iterations=n_power_iterations)
     return len(layers)
 
 

@@ -24,6 +24,7 @@ from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 
+from gan_tricks.distributed import average_values
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.actions import REMEDIES, HealthySnapshots, check_remedy
 
@@ -175,6 +176,14 @@ class Detector(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.real_batch = batch[0] if isinstance(batch, list | tuple) else batch
         signals = self.measure(trainer, pl_module)
+        if trainer.world_size > 1:
+            # The module's signals are already global means; what this detector measured on
+            # its rank's batch (diversity, overfitting) is averaged, so every rank raises the
+            # same alarms and takes the same action (a stop or a rollback on one rank alone
+            # would leave the others waiting).
+            module_signals = getattr(pl_module, "signals", {})
+            own = {k: v for k, v in signals.items() if k not in module_signals}
+            signals = {**signals, **average_values(own)}
         self._log_own_signals(pl_module, signals)
         alarm = self.observe(trainer.global_step, signals)
         if alarm is None:

@@ -1,9 +1,12 @@
 """The training loaders' position survives a checkpoint: a new loader given the old one's
 ``state_dict`` yields exactly the batches the old one would have yielded next."""
 
+import itertools
+
 import pytest
 import torch
 
+from gan_tricks.data import _common as common
 from gan_tricks.data._common import ResumableLoader, TensorImages, make_train_loader
 
 SIZE, BATCH = 50, 8  # 6 batches an epoch, 2 samples dropped
@@ -54,3 +57,32 @@ def test_the_state_after_an_epochs_last_batch_points_at_the_next_epoch():
     for _ in range(len(loader)):
         next(iterator)
     assert loader.state_dict() == {"epoch": 1, "batches_done": 0}
+
+
+def test_a_pass_stopped_at_its_length_is_followed_by_a_whole_fresh_epoch():
+    # Lightning stops after len(loader) batches without asking for one more, so code after the
+    # loop of a generator never runs; the next pass once came out empty, every other epoch.
+    loader = make_train_loader(numbered(), BATCH, 0, seed=4)
+    first = list(itertools.islice(iter(loader), len(loader)))
+    second = list(itertools.islice(iter(loader), len(loader)))
+    assert len(first) == len(second) == len(loader)
+    assert not torch.equal(torch.cat(first), torch.cat(second))  # the next epoch's order
+    assert loader.state_dict() == {"epoch": 2, "batches_done": 0}
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_processes_share_out_each_batch_of_one_process_with_the_global_batch(
+    monkeypatch, processes
+):
+    # Under DDP, N loaders of batch B (one per rank) hold together, batch for batch, the samples
+    # of one loader of batch N * B: the property a 2-process run matching 1 process rests on.
+    single = take(make_train_loader(numbered(), BATCH * processes, 0, seed=4), 7)
+    per_rank = []
+    for rank in range(processes):
+        monkeypatch.setattr(common, "world", lambda rank=rank: (rank, processes))
+        loader = make_train_loader(numbered(), BATCH, 0, seed=4)
+        assert len(loader) == SIZE // (BATCH * processes)
+        per_rank.append(take(loader, 7))
+    for k, expected in enumerate(single):
+        together = torch.cat([batches[k] for batches in per_rank]).flatten()
+        assert sorted(together.tolist()) == sorted(expected.flatten().tolist())

@@ -207,3 +207,23 @@ def test_hyperparameters_are_saved():
         "num_workers": 0,
         "seed": 9,
     }
+
+
+def test_processes_each_keep_their_slice_of_the_global_batch(monkeypatch):
+    # Under DDP each rank draws the global batch and keeps its rows: disjoint points that are,
+    # together, the batch one process of the global size draws, and equal stream states.
+    import gan_tricks.data.toy2d as toy2d
+    import gan_tricks.distributed as distributed
+
+    single = list(Toy2DStream("grid25", batch_size=32, batches_per_epoch=3, seed=5))
+    slices, streams = [], []
+    for rank in range(2):
+        monkeypatch.setattr(toy2d, "world", lambda rank=rank: (rank, 2))
+        monkeypatch.setattr(distributed, "world", lambda rank=rank: (rank, 2))
+        streams.append(Toy2DStream("grid25", batch_size=16, batches_per_epoch=3, seed=5))
+        slices.append(list(streams[-1]))
+    for k, expected in enumerate(single):
+        torch.testing.assert_close(
+            torch.cat([slices[0][k], slices[1][k]]), expected, rtol=0, atol=0
+        )
+    assert torch.equal(streams[0].generator.get_state(), streams[1].generator.get_state())

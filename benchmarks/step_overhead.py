@@ -1,0 +1,243 @@
+"""The toolkit's step against a hand-written PyTorch loop doing the same maths, in one process.
+
+    python benchmarks/step_overhead.py --steps 300 --rounds 5 --out docs/results/step_overhead
+
+For the digits DCGAN recipe (``recipes/digits.yaml``: 16x16, batch 64, Adam 2e-4) and four
+settings, (a) no trick, (b) a gradient penalty (R1, gamma 10, every step; D without BatchNorm,
+which a gradient penalty needs), (c) spectral norm on D, (d) all eight failure detectors
+(``benchmarks/overlays/monitors/all_detectors.yaml``; the hand-written loop has none), both arms
+train the same networks on the same images:
+
+* **toolkit**: ``GANModule`` in a ``pl.Trainer`` with the recipe's logging (a CSV logger every 20
+  iterations), no checkpoints or progress bar; the trick as its ``Trick`` callback.
+* **hand-written**: a plain loop over a shuffled ``DataLoader``: the D step (G's fakes under
+  ``no_grad``, D on the real and the fake batch, the non-saturating loss, Adam), then the G
+  step with D frozen (``requires_grad_(False)``, as careful loops do), the penalty or spectral
+  norm written out with torch (``autograd.grad``, ``torch.nn.utils.parametrizations``).
+
+The time of an iteration is the wall time from one iteration's start to the next (the loader's
+next batch included); the first ``--warmup`` iterations of every run are left out. Each round
+runs both arms back to back (alternating which goes first), so they share the machine's load
+of the moment; the ratio is the median over rounds of toolkit / hand-written mean step time.
+One thread (``torch.set_num_threads(1)``), flush-to-zero for denormals in both arms.
+Writes ``OUT.md`` and ``OUT.json`` and prints the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import yaml
+from pytorch_lightning.loggers import CSVLogger
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gan_tricks import GANModule  # noqa: E402
+from gan_tricks.data import Digits  # noqa: E402
+from gan_tricks.functional.latent import Latent  # noqa: E402
+from gan_tricks.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gan_tricks.tricks import GradientPenalty, SpectralNorm  # noqa: E402
+
+SETTINGS = ("none", "gradient_penalty", "spectral_norm", "all_detectors")
+LATENT_DIM = 64
+BATCH = 64
+LR, BETAS = 2e-4, (0.5, 0.999)
+R1_GAMMA = 10.0
+DETECTORS = ROOT / "benchmarks" / "overlays" / "monitors" / "all_detectors.yaml"
+
+
+def networks(setting: str) -> tuple[nn.Module, nn.Module]:
+    """The digits recipe's G and D (D without BatchNorm for the gradient penalty)."""
+    d_norm = "none" if setting == "gradient_penalty" else "batch"
+    generator = DCGANGenerator(latent_dim=LATENT_DIM, image_size=16, channels=1, width=32)
+    discriminator = DCGANDiscriminator(image_size=16, channels=1, width=32, norm=d_norm)
+    return generator, discriminator
+
+
+def detector_callbacks() -> list[pl.Callback]:
+    import importlib
+
+    overlay = yaml.safe_load(DETECTORS.read_text())
+    callbacks = []
+    for spec in overlay["trainer"]["callbacks+"]:
+        module_name, _, class_name = spec["class_path"].rpartition(".")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        callbacks.append(cls(**spec.get("init_args", {})))
+    return callbacks
+
+
+class StepClock(pl.Callback):
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.starts.append(time.perf_counter())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.starts.append(time.perf_counter())
+
+
+def mean_step(starts: list[float], warmup: int) -> float:
+    times = [b - a for a, b in itertools.pairwise(starts)][warmup:]
+    return statistics.fmean(times)
+
+
+def toolkit_run(setting: str, steps: int, warmup: int, folder: Path) -> float:
+    generator, discriminator = networks(setting)
+    module = GANModule(
+        generator,
+        discriminator,
+        latent=Latent(LATENT_DIM),
+        g_optimizer=lambda p: torch.optim.Adam(p, lr=LR, betas=BETAS),
+        d_optimizer=lambda p: torch.optim.Adam(p, lr=LR, betas=BETAS),
+    )
+    holdout = 0.1 if setting == "all_detectors" else 0.0  # DiscriminatorOverfitting's held-out set
+    data = Digits(image_size=16, batch_size=BATCH, holdout=holdout)
+    clock = StepClock()
+    callbacks: list[pl.Callback] = [clock]
+    if setting == "gradient_penalty":
+        callbacks.append(GradientPenalty(kind="r1", weight=R1_GAMMA))
+    elif setting == "spectral_norm":
+        callbacks.append(SpectralNorm(discriminator=True))
+    elif setting == "all_detectors":
+        callbacks += detector_callbacks()
+    trainer = pl.Trainer(
+        max_steps=warmup + steps,
+        accelerator="cpu",
+        logger=CSVLogger(str(folder), name="", version=""),
+        log_every_n_steps=20,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
+    trainer.fit(module, datamodule=data)
+    return mean_step(clock.starts, warmup)
+
+
+def hand_written_run(setting: str, steps: int, warmup: int) -> float:
+    generator, discriminator = networks(setting)
+    if setting == "spectral_norm":
+        for layer in discriminator.modules():
+            if isinstance(layer, nn.Conv2d):
+                torch.nn.utils.parametrizations.spectral_norm(layer)
+    data = Digits(image_size=16, batch_size=BATCH)
+    data.setup("fit")
+    loader = DataLoader(TensorDataset(data.images), batch_size=BATCH, shuffle=True, drop_last=True)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=LR, betas=BETAS)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=LR, betas=BETAS)
+    starts: list[float] = []
+    step = 0
+    while step < warmup + steps:
+        for (real,) in loader:
+            starts.append(time.perf_counter())
+            # D step
+            with torch.no_grad():
+                fake = generator(torch.randn(len(real), LATENT_DIM))
+            real_logits, fake_logits = discriminator(real), discriminator(fake)
+            loss_d = F.binary_cross_entropy_with_logits(
+                real_logits, torch.ones_like(real_logits)
+            ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            if setting == "gradient_penalty":  # R1: gamma / 2 * E||grad_x D(x)||^2 on reals
+                points = real.detach().requires_grad_(True)
+                (grad,) = torch.autograd.grad(
+                    discriminator(points).sum(), points, create_graph=True
+                )
+                loss_d = loss_d + R1_GAMMA / 2 * grad.pow(2).flatten(1).sum(1).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            # G step, D frozen
+            discriminator.requires_grad_(False)
+            fake = generator(torch.randn(len(real), LATENT_DIM))
+            loss_g = F.softplus(-discriminator(fake)).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            discriminator.requires_grad_(True)
+            step += 1
+            if step == warmup + steps:
+                break
+    starts.append(time.perf_counter())
+    return mean_step(starts, warmup)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300, help="timed iterations per run")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--out", default="docs/results/step_overhead")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    pl.seed_everything(0, verbose=False)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for setting in args.settings.split(","):
+            toolkit, hand = [], []
+            for round_index in range(args.rounds):
+                order = ("toolkit", "hand") if round_index % 2 == 0 else ("hand", "toolkit")
+                for arm in order:
+                    if arm == "toolkit":
+                        toolkit.append(toolkit_run(setting, args.steps, args.warmup, Path(scratch)))
+                    else:
+                        hand.append(hand_written_run(setting, args.steps, args.warmup))
+            ratios = [t / h for t, h in zip(toolkit, hand)]
+            results[setting] = {
+                "ratio": statistics.median(ratios),
+                "ratios": ratios,
+                "toolkit_ms": [1000 * t for t in toolkit],
+                "hand_ms": [1000 * h for h in hand],
+            }
+            print(f"{setting}: toolkit / hand-written = {results[setting]['ratio']:.3f} "
+                  f"(rounds {', '.join(f'{r:.3f}' for r in ratios)})", flush=True)  # fmt: skip
+    write_report(results, args)
+    return 0
+
+
+def write_report(results: dict[str, dict], args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    command = (
+        f"python benchmarks/step_overhead.py --steps {args.steps} --warmup {args.warmup} "
+        f"--rounds {args.rounds} --out {args.out}"
+    )
+    lines = [
+        "# Toolkit step vs a hand-written loop (digits DCGAN)",
+        "",
+        f"Made by `{command}` on this machine (CPU, one thread). Per round: one toolkit run and "
+        f"one hand-written run of {args.steps} timed iterations each (after {args.warmup} "
+        "untimed), alternating which goes first; ratio = toolkit / hand-written mean time per "
+        "iteration, median over rounds. Target: <= 1.05.",
+        "",
+        "| setting | ratio (median) | rounds | toolkit ms / step | hand-written ms / step |",
+        "|---|---|---|---|---|",
+    ]
+    for setting, result in results.items():
+        rounds = ", ".join(f"{r:.3f}" for r in result["ratios"])
+        lines.append(
+            f"| {setting} | **{result['ratio']:.3f}** | {rounds} | "
+            f"{statistics.median(result['toolkit_ms']):.2f} | "
+            f"{statistics.median(result['hand_ms']):.2f} |"
+        )
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
