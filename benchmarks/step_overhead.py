@@ -15,11 +15,13 @@ train the same networks on the same images:
   step with D frozen (``requires_grad_(False)``, as careful loops do), the penalty or spectral
   norm written out with torch (``autograd.grad``, ``torch.nn.utils.parametrizations``).
 
-The time of an iteration is the wall time from one iteration's start to the next (the loader's
-next batch included); the first ``--warmup`` iterations of every run are left out. Each round
-runs both arms back to back (alternating which goes first), so they share the machine's load
-of the moment; the ratio is the median over rounds of toolkit / hand-written mean step time.
-One thread (``torch.set_num_threads(1)``), flush-to-zero for denormals in both arms.
+The two arms run in lockstep in one process (``Lockstep``): after every toolkit iteration, one
+hand-written iteration, each timed on its own (the next batch included), so both see the same
+machine from one millisecond to the next; separate runs of the same arm differ by up to 10 %
+on this machine, more than the effect measured. The first ``--warmup`` iterations are left out;
+the ratio of a round is toolkit / hand-written mean time per iteration, and the result is the
+median over ``--rounds`` rounds (a fresh fit each). One thread (``torch.set_num_threads(1)``),
+flush-to-zero for denormals in both arms.
 Writes ``OUT.md`` and ``OUT.json`` and prints the ratios.
 """
 
@@ -45,10 +47,10 @@ from torch.utils.data import DataLoader, TensorDataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gan_tricks import GANModule  # noqa: E402
 from gan_tricks.data import Digits  # noqa: E402
 from gan_tricks.functional.latent import Latent  # noqa: E402
 from gan_tricks.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gan_tricks.module import GANModule  # noqa: E402
 from gan_tricks.tricks import GradientPenalty, SpectralNorm  # noqa: E402
 
 SETTINGS = ("none", "gradient_penalty", "spectral_norm", "all_detectors")
@@ -60,8 +62,9 @@ DETECTORS = ROOT / "benchmarks" / "overlays" / "monitors" / "all_detectors.yaml"
 
 
 def networks(setting: str) -> tuple[nn.Module, nn.Module]:
-    """The digits recipe's G and D (D without BatchNorm for the gradient penalty)."""
-    d_norm = "none" if setting == "gradient_penalty" else "batch"
+    """The digits recipe's G and D (D without BatchNorm for the gradient penalty, or when the
+    setting is ``plain_d``: the same networks without the penalty)."""
+    d_norm = "none" if setting in ("gradient_penalty", "plain_d") else "batch"
     generator = DCGANGenerator(latent_dim=LATENT_DIM, image_size=16, channels=1, width=32)
     discriminator = DCGANDiscriminator(image_size=16, channels=1, width=32, norm=d_norm)
     return generator, discriminator
@@ -95,7 +98,17 @@ def mean_step(starts: list[float], warmup: int) -> float:
     return statistics.fmean(times)
 
 
-def toolkit_run(setting: str, steps: int, warmup: int, folder: Path) -> float:
+def toolkit_run(
+    setting: str,
+    steps: int,
+    warmup: int,
+    folder: Path,
+    extra_callbacks: tuple[pl.Callback, ...] = (),
+    lockstep: bool = False,
+    **module_options: object,
+) -> tuple[float, float | None]:
+    """Mean seconds per iteration of the toolkit (``module_options`` passed to GANModule) and,
+    with ``lockstep``, of the hand-written loop run between its iterations."""
     generator, discriminator = networks(setting)
     module = GANModule(
         generator,
@@ -103,17 +116,21 @@ def toolkit_run(setting: str, steps: int, warmup: int, folder: Path) -> float:
         latent=Latent(LATENT_DIM),
         g_optimizer=lambda p: torch.optim.Adam(p, lr=LR, betas=BETAS),
         d_optimizer=lambda p: torch.optim.Adam(p, lr=LR, betas=BETAS),
+        **module_options,
     )
     holdout = 0.1 if setting == "all_detectors" else 0.0  # DiscriminatorOverfitting's held-out set
     data = Digits(image_size=16, batch_size=BATCH, holdout=holdout)
     clock = StepClock()
-    callbacks: list[pl.Callback] = [clock]
+    callbacks: list[pl.Callback] = [clock, *extra_callbacks]
     if setting == "gradient_penalty":
         callbacks.append(GradientPenalty(kind="r1", weight=R1_GAMMA))
     elif setting == "spectral_norm":
         callbacks.append(SpectralNorm(discriminator=True))
     elif setting == "all_detectors":
         callbacks += detector_callbacks()
+    pair = Lockstep(HandWrittenLoop(setting)) if lockstep else None
+    if pair is not None:
+        callbacks.append(pair)  # last: after every detector's hook
     trainer = pl.Trainer(
         max_steps=warmup + steps,
         accelerator="cpu",
@@ -125,54 +142,86 @@ def toolkit_run(setting: str, steps: int, warmup: int, folder: Path) -> float:
         callbacks=callbacks,
     )
     trainer.fit(module, datamodule=data)
-    return mean_step(clock.starts, warmup)
+    if pair is None:
+        return mean_step(clock.starts, warmup), None
+    return statistics.fmean(pair.toolkit[warmup:]), statistics.fmean(pair.hand_times[warmup:])
 
 
-def hand_written_run(setting: str, steps: int, warmup: int) -> float:
-    generator, discriminator = networks(setting)
-    if setting == "spectral_norm":
-        for layer in discriminator.modules():
-            if isinstance(layer, nn.Conv2d):
-                torch.nn.utils.parametrizations.spectral_norm(layer)
-    data = Digits(image_size=16, batch_size=BATCH)
-    data.setup("fit")
-    loader = DataLoader(TensorDataset(data.images), batch_size=BATCH, shuffle=True, drop_last=True)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=LR, betas=BETAS)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=LR, betas=BETAS)
-    starts: list[float] = []
-    step = 0
-    while step < warmup + steps:
-        for (real,) in loader:
-            starts.append(time.perf_counter())
-            # D step
-            with torch.no_grad():
-                fake = generator(torch.randn(len(real), LATENT_DIM))
-            real_logits, fake_logits = discriminator(real), discriminator(fake)
-            loss_d = F.binary_cross_entropy_with_logits(
-                real_logits, torch.ones_like(real_logits)
-            ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-            if setting == "gradient_penalty":  # R1: gamma / 2 * E||grad_x D(x)||^2 on reals
-                points = real.detach().requires_grad_(True)
-                (grad,) = torch.autograd.grad(
-                    discriminator(points).sum(), points, create_graph=True
-                )
-                loss_d = loss_d + R1_GAMMA / 2 * grad.pow(2).flatten(1).sum(1).mean()
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            # G step, D frozen
-            discriminator.requires_grad_(False)
+class HandWrittenLoop:
+    """The hand-written arm: its own networks, optimizers and loader; one iteration per call."""
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+        self.generator, self.discriminator = networks(setting)
+        if setting == "spectral_norm":
+            for layer in self.discriminator.modules():
+                if isinstance(layer, nn.Conv2d):
+                    torch.nn.utils.parametrizations.spectral_norm(layer)
+        images = Digits(image_size=16, batch_size=BATCH).images
+        self.loader = DataLoader(
+            TensorDataset(images), batch_size=BATCH, shuffle=True, drop_last=True
+        )
+        self.batches = iter(self.loader)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=LR, betas=BETAS)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=LR, betas=BETAS)
+
+    def step(self) -> None:
+        generator, discriminator = self.generator, self.discriminator
+        try:
+            (real,) = next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            (real,) = next(self.batches)
+        # D step
+        with torch.no_grad():
             fake = generator(torch.randn(len(real), LATENT_DIM))
-            loss_g = F.softplus(-discriminator(fake)).mean()
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            discriminator.requires_grad_(True)
-            step += 1
-            if step == warmup + steps:
-                break
-    starts.append(time.perf_counter())
-    return mean_step(starts, warmup)
+        real_logits, fake_logits = discriminator(real), discriminator(fake)
+        loss_d = F.binary_cross_entropy_with_logits(
+            real_logits, torch.ones_like(real_logits)
+        ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        if self.setting == "gradient_penalty":  # R1: gamma / 2 * E||grad_x D(x)||^2 on reals
+            points = real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(discriminator(points).sum(), points, create_graph=True)
+            loss_d = loss_d + R1_GAMMA / 2 * grad.pow(2).flatten(1).sum(1).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # G step, D frozen
+        discriminator.requires_grad_(False)
+        fake = generator(torch.randn(len(real), LATENT_DIM))
+        loss_g = F.softplus(-discriminator(fake)).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        discriminator.requires_grad_(True)
+
+
+class Lockstep(pl.Callback):
+    """Runs one hand-written iteration after every toolkit iteration and times both.
+
+    The toolkit's iteration is the wall time from one ``on_train_batch_start`` to the next
+    (its next batch, its step and every other callback), less the hand-written iteration run in
+    between; the hand-written one is timed around its call (its next batch included). So the
+    two arms alternate every few tens of milliseconds and share the machine's state of the
+    moment: separate runs of the same arm differ by up to 10 % on this machine.
+    """
+
+    def __init__(self, hand: HandWrittenLoop) -> None:
+        self.hand = hand
+        self.toolkit: list[float] = []
+        self.hand_times: list[float] = []
+        self._start: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self._start is not None:
+            self.toolkit.append(now - self._start - self.hand_times[-1])
+        self._start = now
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        begin = time.perf_counter()
+        self.hand.step()
+        self.hand_times.append(time.perf_counter() - begin)
 
 
 def main() -> int:
@@ -190,13 +239,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for setting in args.settings.split(","):
             toolkit, hand = [], []
-            for round_index in range(args.rounds):
-                order = ("toolkit", "hand") if round_index % 2 == 0 else ("hand", "toolkit")
-                for arm in order:
-                    if arm == "toolkit":
-                        toolkit.append(toolkit_run(setting, args.steps, args.warmup, Path(scratch)))
-                    else:
-                        hand.append(hand_written_run(setting, args.steps, args.warmup))
+            for _ in range(args.rounds):
+                mine, theirs = toolkit_run(
+                    setting, args.steps, args.warmup, Path(scratch), lockstep=True
+                )
+                toolkit.append(mine)
+                hand.append(theirs)
             ratios = [t / h for t, h in zip(toolkit, hand)]
             results[setting] = {
                 "ratio": statistics.median(ratios),
@@ -221,10 +269,10 @@ def write_report(results: dict[str, dict], args: argparse.Namespace) -> None:
     lines = [
         "# Toolkit step vs a hand-written loop (digits DCGAN)",
         "",
-        f"Made by `{command}` on this machine (CPU, one thread). Per round: one toolkit run and "
-        f"one hand-written run of {args.steps} timed iterations each (after {args.warmup} "
-        "untimed), alternating which goes first; ratio = toolkit / hand-written mean time per "
-        "iteration, median over rounds. Target: <= 1.05.",
+        f"Made by `{command}` on this machine (CPU, one thread). Per round: one toolkit fit "
+        f"of {args.steps} timed iterations (after {args.warmup} untimed) with one hand-written "
+        "iteration run after each of its own (lockstep, same process); ratio = toolkit / "
+        "hand-written mean time per iteration, median over rounds. Target: <= 1.05.",
         "",
         "| setting | ratio (median) | rounds | toolkit ms / step | hand-written ms / step |",
         "|---|---|---|---|---|",

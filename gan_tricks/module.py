@@ -26,10 +26,13 @@ SIGNALS = (
     "g_loss",  # G's loss, penalties included
     "d_real",  # mean of D's logits on the real batch (last D step)
     "d_fake",  # mean of D's logits on the fake batch (last D step)
-    "d_grad_norm",  # total L2 norm of D's gradients before its last step
-    "g_grad_norm",  # total L2 norm of G's gradients before its step
+    "d_grad_norm",  # total L2 norm of D's gradients before its last step (*)
+    "g_grad_norm",  # total L2 norm of G's gradients before its step (*)
     "d_steps",  # D steps taken in this iteration
 )
+# (*) On logging steps, and on every step when a callback says it reads them (a class attribute
+# ``reads_gradient_norms = True``, as GradientPathology has): about 2 % of a small model's step
+# on a CPU otherwise spent on numbers nobody reads.
 
 
 # Constructor arguments that are factories (classes or partials), not values.
@@ -65,6 +68,11 @@ class GANModule(pl.LightningModule):
             (the harshest critic) or ``softmax`` (GMAN's soft maximum, Durugkar et al. 2017);
             each discriminator always trains on its own loss.
         d_softmax_temperature: the softmax reduction's temperature (-> 0: max, -> inf: mean).
+        channels_last: keep image networks and batches in the NHWC memory layout, which
+            convolutions run faster in on recent GPUs (tensor cores) and often on CPUs.
+        compile: ``torch.compile`` G's and D's forward passes in place (``nn.Module.compile``,
+            so checkpoints keep their keys); the first steps pay the compilation. Not with a
+            gradient penalty: compiled graphs cannot be differentiated twice.
 
     One training iteration is one G step; ``trainer.global_step`` counts G steps, so
     ``--trainer.max_steps`` is the number of iterations whatever ``n_critic`` is. All D steps of
@@ -85,6 +93,8 @@ class GANModule(pl.LightningModule):
         separate_batches: bool = True,
         d_reduction: str = "mean",
         d_softmax_temperature: float = 1.0,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         # The networks are saved in the state dict; as hyperparameters they would be pickled.
@@ -111,6 +121,8 @@ class GANModule(pl.LightningModule):
             )
         self.d_reduction = d_reduction
         self.d_softmax_temperature = d_softmax_temperature
+        self.channels_last = channels_last
+        self.compile_networks = compile
         # An averaged copy of G for sampling, set by a trick (GeneratorEMA) when one is on.
         self.generator_ema: nn.Module | None = None
         self.optimizer_factories = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
@@ -123,6 +135,7 @@ class GANModule(pl.LightningModule):
         self.g_fake: Tensor | None = None
         self._tricks: list[Trick] = []
         self._term_names: set[str] = set()
+        self._every_gradient_norm = False  # set at fit start (see SIGNALS)
         # Training's latent codes come from a generator of their own, shared by all ranks
         # (see ``draw_latent``); created at the first draw, its state travels in checkpoints.
         self.latent_generator: torch.Generator | None = None
@@ -140,11 +153,27 @@ class GANModule(pl.LightningModule):
         ]
         return [opt_g, opt_d], schedulers
 
+    def configure_model(self) -> None:
+        # After the tricks changed the networks' structure (their ``setup``), before the
+        # optimizers, a restored checkpoint or DDP see them. Both changes are idempotent.
+        if self.channels_last:
+            for network in (self.generator, self.discriminator, self.generator_ema):
+                if network is not None:
+                    network.to(memory_format=torch.channels_last)
+        if self.compile_networks:
+            for network in (self.generator, self.discriminator):
+                if getattr(network, "_compiled_call_impl", None) is None:
+                    network.compile()
+
     def on_fit_start(self) -> None:
         # The run's seed, rank 0's, before each rank's global generators go their own way.
         self._latent_seed = distributed.broadcast_int(torch.initial_seed())
         distributed.seed_ranks_apart()
-        tricks = [cb for cb in self.trainer.callbacks if isinstance(cb, Trick)]
+        callbacks = self.trainer.callbacks
+        self._every_gradient_norm = any(
+            getattr(cb, "reads_gradient_norms", False) for cb in callbacks
+        )
+        tricks = [cb for cb in callbacks if isinstance(cb, Trick)]
         self.check_tricks(tricks)
         self._tricks = sorted(tricks, key=lambda trick: trick.order)  # stable: recipe order
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -297,6 +326,8 @@ class GANModule(pl.LightningModule):
 
     def _iteration(self, batch: Tensor) -> None:
         real = batch[0] if isinstance(batch, list | tuple) else batch
+        if self.channels_last and real.dim() == 4:
+            real = real.contiguous(memory_format=torch.channels_last)
         opt_g, opt_d = self.optimizers()
         d_steps = 0
         while True:
@@ -358,7 +389,8 @@ class GANModule(pl.LightningModule):
             **{f"d_penalty/{name}": p.detach() for name, p in penalties.items()},
         }
         signals = distributed.average_gradients(_parameters(opt_d), signals)
-        signals["d_grad_norm"] = _grad_norm(self.discriminator.parameters())
+        if self._every_gradient_norm or self._logs_this_step():
+            signals["d_grad_norm"] = _grad_norm(self.discriminator.parameters())
         self._step_without_counting(opt_d)
         self.untoggle_optimizer(opt_d)
         for trick in self._tricks:
@@ -389,7 +421,8 @@ class GANModule(pl.LightningModule):
             **{f"g_penalty/{name}": p.detach() for name, p in penalties.items()},
         }
         signals = distributed.average_gradients(_parameters(opt_g), signals)
-        signals["g_grad_norm"] = _grad_norm(self.generator.parameters())
+        if self._every_gradient_norm or self._logs_this_step():
+            signals["g_grad_norm"] = _grad_norm(self.generator.parameters())
         opt_g.step()
         self.untoggle_optimizer(opt_g)
         # Every forward of the iteration is done: BatchNorm statistics agree from here on (and

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional import get_loss
 from gan_tricks.module import SIGNALS
-from gan_tricks.testing import fit_briefly, tiny_gan_module
+from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
 from gan_tricks.tricks import Trick
 
 BATCH = 16  # fit_briefly's default batch size
@@ -85,14 +85,28 @@ def test_a_trick_can_ask_for_more_discriminator_steps():
     assert module.signals["d_steps"].item() == 3
 
 
+class ReadsGradientNorms(pl.Callback):
+    reads_gradient_norms = True
+
+
 def test_every_trick_is_called_and_all_signals_recorded():
     first, second = Recorder(), Recorder()
     module = tiny_gan_module()
-    fit_briefly(module, steps=1, callbacks=[first, second])
+    fit_briefly(module, steps=1, callbacks=[first, second, ReadsGradientNorms()])
     assert first.calls == second.calls == D_STEP + G_STEP
     assert set(SIGNALS) <= set(module.signals)
     assert all(torch.isfinite(v) for v in module.signals.values())
     assert module.signals["g_grad_norm"] > 0 and module.signals["d_grad_norm"] > 0
+
+
+def test_gradient_norms_are_taken_on_logging_steps_unless_a_callback_reads_them():
+    history = SignalHistory()
+    fit_briefly(tiny_gan_module(), steps=4, callbacks=[history], log_every_n_steps=2)
+    with_norm = [i for i, row in enumerate(history.rows) if "d_grad_norm" in row]
+    assert with_norm == [1, 3]  # Lightning logs after steps 2 and 4
+    history = SignalHistory()
+    fit_briefly(tiny_gan_module(), steps=4, callbacks=[history, ReadsGradientNorms()])
+    assert all("d_grad_norm" in row and "g_grad_norm" in row for row in history.rows)
 
 
 class SwapTargetsAndPenalise(Trick):

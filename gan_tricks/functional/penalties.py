@@ -86,7 +86,14 @@ def input_gradients(discriminator: nn.Module, inputs: Tensor) -> list[Tensor]:
     penalty on these gradients trains D (a double backward).
     """
     # enable_grad: the penalty can also be measured inside a no_grad block (e.g. for logging).
-    with torch.enable_grad():
+    # Autocast off: under bf16/fp16 mixed precision the input gradients (and the double backward
+    # through them) would carry 8 bits of mantissa, too few for a penalty on their norm; D's
+    # weights are fp32 masters, so this pass is the fp32 penalty, at fp32 cost.
+    autocast_off = torch.autocast(inputs.device.type, enabled=False)
+    weight = next(discriminator.parameters(), None)
+    if weight is not None and inputs.is_floating_point():
+        inputs = inputs.to(weight.dtype)  # a fake made under autocast is bf16
+    with torch.enable_grad(), autocast_off:
         inputs = inputs.detach().requires_grad_(True)
         outputs = discriminator(inputs)
         columns = outputs.reshape(len(outputs), -1)

@@ -101,6 +101,9 @@ class GradientPathology(Detector):
         self.vanishing: deque[str] = deque(maxlen=patience)
         self._worst_layer: dict[str, str] = {}  # per network, the layer with the largest norm
 
+    # The module then records its total gradient norms on every step (not only when logging).
+    reads_gradient_norms = True
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.loss is None:
             self.loss = getattr(getattr(pl_module, "loss", None), "name", None)

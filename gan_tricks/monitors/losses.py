@@ -39,6 +39,7 @@ class NonFinite(Detector):
     """
 
     severity = "error"
+    reads_gradient_norms = True  # a NaN gradient shows in them in the step it appears
     remedy = (
         "lower the learning rates, add gradient clipping or a gradient penalty, check the data "
         "for NaN, and use a numerically stable loss (logits, not probabilities)."

@@ -72,6 +72,12 @@ class GradientPenalty(Trick):
         return lazy_regularization_weight(weight, self.every)
 
     def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+        if getattr(module, "compile_networks", False):
+            raise ConfigError(
+                f"GradientPenalty ({self.kind}) differentiates D twice, which torch.compile "
+                "cannot do; set model.compile false (lazy regularization, every: 4 or more, "
+                "recovers much of the cost)."
+            )
         if any(isinstance(m, _BatchNorm) for m in module.discriminator.modules()):
             raise ConfigError(
                 f"GradientPenalty ({self.kind}) needs a discriminator without BatchNorm, which "

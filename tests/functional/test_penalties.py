@@ -208,3 +208,34 @@ def test_penalties_on_cuda_with_a_cpu_generator(kind):
     assert penalty.device.type == "cuda"
     expected = {"r1": 25.0, "r2": 25.0}.get(kind, 16.0)
     assert penalty.item() == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["r1", "wgan-gp"])
+def test_penalty_under_bf16_autocast_is_the_fp32_penalty(kind):
+    # Mixed precision must not coarsen the penalty: its pass runs with autocast off on D's fp32
+    # weights, so value and weight gradients are those of a plain fp32 computation, even for a
+    # fake batch that a generator made in bf16.
+    from gan_tricks.models import DCGANDiscriminator
+
+    torch.manual_seed(0)
+    critic = DCGANDiscriminator(image_size=16, channels=1, width=8, norm="none")
+    real, fake = torch.randn(16, 1, 16, 16), torch.randn(16, 1, 16, 16)
+
+    def penalty_and_gradients(autocast: bool):
+        critic.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            fake_in = fake.bfloat16() if autocast else fake
+            penalty = gradient_penalty(
+                critic, real, fake_in, kind, generator=torch.Generator().manual_seed(1)
+            )
+        penalty.backward()
+        return penalty.detach(), [p.grad.clone() for p in critic.parameters() if p.grad is not None]
+
+    exact, exact_grads = penalty_and_gradients(False)
+    mixed, mixed_grads = penalty_and_gradients(True)
+    assert mixed.dtype == torch.float32
+    if kind == "r1":  # the bf16 fake plays no part
+        assert torch.equal(mixed, exact)
+        assert all(torch.equal(a, b) for a, b in zip(mixed_grads, exact_grads))
+    else:  # interpolates with the fake rounded to bf16: close, not equal
+        torch.testing.assert_close(mixed, exact, rtol=2e-2, atol=0)
