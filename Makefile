@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: demo test lint docs baseline bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo clean
+.PHONY: demo test lint docs baseline bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo bench-speed bench-ddp clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,20 @@ bench-ablation-stacked: $(VENV)/.installed
 	$(BIN)/gan-tricks ablate --config recipes/stacked_digits.yaml \
 		--tricks sparse_gradients,diffaugment,packing --seeds 3 --jobs 2 \
 		--out docs/results/ablation_stacked_digits
+
+# Speed (issue 6), each writing docs/results/<name>.md and .json; run nothing else meanwhile:
+# the toolkit step against a hand-written loop in lockstep (about 6 min), channels_last,
+# torch.compile and lazy R1 (about 8 min), data loading against step time (about 3 min).
+bench-speed: $(VENV)/.installed
+	$(BIN)/python benchmarks/step_overhead.py --steps 300 --rounds 5 --out docs/results/step_overhead
+	$(BIN)/python benchmarks/step_options.py --steps 300 --rounds 3 --out docs/results/step_options
+	$(BIN)/python benchmarks/data_loading.py --out docs/results/data_loading
+
+# DDP on this machine: 1 process against 2 (about 4 min) and every recipe on 2 processes
+# (about 12 min).
+bench-ddp: $(VENV)/.installed
+	$(BIN)/python benchmarks/ddp_scaling.py --steps 300 --rounds 2 --out docs/results/ddp_scaling
+	$(BIN)/python benchmarks/ddp_recipes.py --steps 4 --out docs/results/ddp_recipes
 
 clean:
 	rm -rf runs site .pytest_cache

@@ -106,6 +106,15 @@ def average_values(values: dict[str, float]) -> dict[str, float]:
     return {name: float(value) for name, value in zip(names, averaged)}
 
 
+def average_tensors(*tensors: Tensor) -> list[Tensor]:
+    """Detached copies of ``tensors`` averaged over all ranks (one all-reduce for all)."""
+    _, size = world()
+    detached = [t.detach() for t in tensors]
+    if size == 1:
+        return detached
+    return _all_reduce_mean(detached)
+
+
 def rank_slice(batch: Tensor) -> Tensor:
     """This rank's share of a tensor drawn for the global batch: rows ``[r*n, (r+1)*n)`` of
     ``batch`` (N = world size * n rows)."""

@@ -123,6 +123,22 @@ def assert_ranks_identical(states: list[dict], keys=("generator", "discriminator
                 assert torch.equal(value, other[key][name]), f"{key}.{name} differs across ranks"
 
 
+def assert_same_state(a, b, where: str) -> None:
+    """Two callback states (nested dicts and lists of tensors and plain values) are equal."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), f"{where} differs across ranks"
+    else:
+        assert a == b or (a != a and b != b), f"{where} differs across ranks"  # NaN == NaN
+
+
 def assert_same_function(one: dict, two: dict, atol: float = 1e-5) -> None:
     """Same outputs of G and D, same weights (biases that BatchNorm cancels aside: they move on
     rounding noise alone), same last signals."""
@@ -197,12 +213,22 @@ def test_ema_replay_and_detectors_behave_alike_on_every_rank_and_write_once(tmp_
     high_lr = ROOT / "recipes" / "failures" / "digits_high_lr.yaml"
     quick = {"warmup": 2, "cooldown": 5}
     detectors = ("DiscriminatorOverpowering", "ModeCollapse", "GradientPathology", "NonFinite")
+    settings = {name: quick for name in detectors}
+    settings["DiscriminatorOverpowering"] = {**quick, "window": 10}
+    # An alarm every few steps, whatever the tricks make of the run: a threshold it crosses.
+    settings["GradientPathology"] = {**quick, "exploding_above": 0.01, "vanishing_below": 0.0}
     callbacks = [
+        *(
+            {"class_path": f"gan_tricks.monitors.{name}", "init_args": settings[name]}
+            for name in detectors
+        ),
         {"class_path": "gan_tricks.tricks.GeneratorEMA", "init_args": {"decay": 0.9}},
         {"class_path": "gan_tricks.tricks.ExperienceReplay", "init_args": {"capacity": 200}},
-        *({"class_path": f"gan_tricks.monitors.{name}", "init_args": quick} for name in detectors),
+        # Tricks whose state follows D's outputs: the same on every rank only if the ranks
+        # share them (LeCam's anchors, ADA's r_t and p).
+        {"class_path": "gan_tricks.tricks.LeCam"},
+        {"class_path": "gan_tricks.tricks.AdaptiveAugment", "init_args": {"interval": 2}},
     ]
-    callbacks[2]["init_args"] = {**quick, "window": 10}  # D wins within 30 steps at lr 0.1
     two = fit(tmp_path, "two", [high_lr], 2, 32, "--trainer.max_steps", "40", callbacks=callbacks)
     assert_ranks_identical(two, keys=("generator", "discriminator", "generator_ema"))
     rank0, rank1 = (state["callbacks"] for state in two)
@@ -211,10 +237,11 @@ def test_ema_replay_and_detectors_behave_alike_on_every_rank_and_write_once(tmp_
     assert replay0["seen"] == replay1["seen"] > 0
     assert replay0["storage"].shape == replay1["storage"].shape
     assert not torch.equal(replay0["storage"], replay1["storage"])
-    for name in detectors:
-        assert rank0[name] == rank1[name], f"{name} saw a different run on rank 1"
+    for name in (*detectors, "LeCam", "AdaptiveAugment"):
+        assert_same_state(rank0[name], rank1[name], name)
+    assert rank0["AdaptiveAugment"]["p"] > 0, "ADA's p never moved: nothing compared"
     raised = sum(len(rank0[name]["alarms"]) for name in detectors)
-    assert raised > 0, "the high learning rate raised no alarm to compare"
+    assert raised > 0, "no alarm was raised to compare"
     # Rank 0 alone writes: each alarm once in alarms.jsonl, one run folder.
     assert len(read_alarms(tmp_path / "runs" / "two")) == raised
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["two"]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
+from gan_tricks.distributed import average_values, world
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.augment import (
     ada_heuristic,
@@ -175,12 +176,14 @@ class AdaptiveAugment(Trick):
         self._d_steps += 1
         if self._d_steps % self.interval or self._sign_count == 0:
             return
-        self.r_t = float(self._sign_sum) / self._sign_count
+        # Under DDP: r_t over every rank's real logits, and p moved by the global batch, so
+        # all ranks augment with the same p (one small all-reduce every ``interval`` D steps).
+        self.r_t = average_values({"r_t": float(self._sign_sum) / self._sign_count})["r_t"]
         self.p = ada_update(
             self.p,
             self.r_t,
             self.target,
-            batch_size=round(self._images / self.interval),
+            batch_size=round(self._images * world()[1] / self.interval),
             interval=self.interval,
             adjustment_images=self.adjustment_images,
         )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from gan_tricks.distributed import average_tensors
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.penalties import (
     PENALTY_KINDS,
@@ -137,8 +138,10 @@ class LeCam(Trick):
         real_logits: Tensor,
         fake_logits: Tensor,
     ) -> Tensor:
-        self.ema_real = update_ema(real_logits.mean(dim=0), self.ema_real, self.decay)
-        self.ema_fake = update_ema(fake_logits.mean(dim=0), self.ema_fake, self.decay)
+        # The anchors follow the global batch's means under DDP, the same on every rank.
+        real_mean, fake_mean = average_tensors(real_logits.mean(dim=0), fake_logits.mean(dim=0))
+        self.ema_real = update_ema(real_mean, self.ema_real, self.decay)
+        self.ema_fake = update_ema(fake_mean, self.ema_fake, self.decay)
         return self.weight * lecam_penalty(real_logits, fake_logits, self.ema_real, self.ema_fake)
 
     def state_dict(self) -> dict[str, Any]:
