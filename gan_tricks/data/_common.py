@@ -204,10 +204,15 @@ def make_train_loader(
     generator (which seeds worker processes) keeps the global one untouched.
     """
     size = len(dataset)  # type: ignore[arg-type]
-    if size < batch_size:
+    processes = world()[1]
+    share = size // processes  # under DDP, each process holds its share of the set
+    if share < batch_size:
+        held = (
+            f"{size} samples" if processes == 1 else f"{share} samples per process of {processes}"
+        )
         raise ConfigError(
-            f"data.batch_size is {batch_size} but the training set holds only {size} samples;"
-            f" lower data.batch_size to {size} or less."
+            f"data.batch_size is {batch_size} but the training set holds only {held};"
+            f" lower data.batch_size to {share} or less."
         )
     return ResumableLoader(
         dataset,

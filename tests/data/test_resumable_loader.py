@@ -86,3 +86,11 @@ def test_processes_share_out_each_batch_of_one_process_with_the_global_batch(
     for k, expected in enumerate(single):
         together = torch.cat([batches[k] for batches in per_rank]).flatten()
         assert sorted(together.tolist()) == sorted(expected.flatten().tolist())
+
+
+def test_a_batch_larger_than_each_process_share_is_one_sentence(monkeypatch):
+    from gan_tricks.errors import ConfigError
+
+    monkeypatch.setattr(common, "world", lambda: (0, 2))
+    with pytest.raises(ConfigError, match="25 samples per process of 2; lower data.batch_size"):
+        make_train_loader(numbered(), 32, 0, seed=0)  # 50 samples: 25 each
