@@ -484,8 +484,9 @@ def trick_names(tricks: list[Trick]) -> dict[str, Trick]:
     return names
 
 
-def _parameters(optimizer) -> list[nn.Parameter]:
-    return [p for group in optimizer.param_groups for p in group["params"]]
+def _parameters(optimizer) -> Iterable[nn.Parameter]:
+    # Lazy: in one process average_gradients returns before reading them (the hot path).
+    return (p for group in optimizer.param_groups for p in group["params"])
 
 
 def _no_closure() -> None:
