@@ -5,15 +5,19 @@
 For the digits DCGAN recipe (``recipes/digits.yaml``: 16x16, batch 64, Adam 2e-4) and four
 settings, (a) no trick, (b) a gradient penalty (R1, gamma 10, every step; D without BatchNorm,
 which a gradient penalty needs), (c) spectral norm on D, (d) all eight failure detectors
-(``benchmarks/overlays/monitors/all_detectors.yaml``; the hand-written loop has none), both arms
-train the same networks on the same images:
+(``benchmarks/overlays/monitors/all_detectors.yaml``), both arms train the same networks on the
+same images:
 
 * **toolkit**: ``GANModule`` in a ``pl.Trainer`` with the recipe's logging (a CSV logger every 20
   iterations), no checkpoints or progress bar; the trick as its ``Trick`` callback.
 * **hand-written**: a plain loop over a shuffled ``DataLoader``: the D step (G's fakes under
   ``no_grad``, D on the real and the fake batch, the non-saturating loss, Adam), then the G
   step with D frozen (``requires_grad_(False)``, as careful loops do), the penalty or spectral
-  norm written out with torch (``autograd.grad``, ``torch.nn.utils.parametrizations``).
+  norm written out with torch (``autograd.grad``, ``torch.nn.utils.parametrizations``); for (d)
+  the detectors' maths called from the loop (``HandWrittenLoop``: their functions and
+  ``Detector.observe``, the API for loops without Lightning). What the detectors cost in
+  themselves is ``benchmarks/detector_overhead.py``'s measure; (d) is also timed against the
+  loop without them (``all_detectors_vs_plain_loop``), in the same run.
 
 The two arms run in lockstep in one process (``Lockstep``): after every toolkit iteration, one
 hand-written iteration, each timed on its own (the next batch included), so both see the same
@@ -48,9 +52,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gan_tricks.data import Digits  # noqa: E402
+from gan_tricks.functional import drop_nonfinite_gradients  # noqa: E402
 from gan_tricks.functional.latent import Latent  # noqa: E402
 from gan_tricks.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from gan_tricks.module import GANModule  # noqa: E402
+from gan_tricks.monitors import (  # noqa: E402
+    DiscriminatorOverfitting,
+    GeneratorFoolingWithGarbage,
+    ModeCollapse,
+    NonFinite,
+    SpectralCollapse,
+    diversity_signals,
+    moment_gap,
+    sign_mean,
+    spectral_spread,
+    weight_matrices,
+)
 from gan_tricks.tricks import GradientPenalty, SpectralNorm  # noqa: E402
 
 SETTINGS = ("none", "gradient_penalty", "spectral_norm", "all_detectors")
@@ -106,9 +123,10 @@ def toolkit_run(
     extra_callbacks: tuple[pl.Callback, ...] = (),
     lockstep: bool = False,
     **module_options: object,
-) -> tuple[float, float | None]:
+) -> tuple[float, list[float]]:
     """Mean seconds per iteration of the toolkit (``module_options`` passed to GANModule) and,
-    with ``lockstep``, of the hand-written loop run between its iterations."""
+    with ``lockstep``, of each hand-written loop run between its iterations (see
+    ``hand_written_arms``; none without ``lockstep``)."""
     generator, discriminator = networks(setting)
     module = GANModule(
         generator,
@@ -128,7 +146,7 @@ def toolkit_run(
         callbacks.append(SpectralNorm(discriminator=True))
     elif setting == "all_detectors":
         callbacks += detector_callbacks()
-    pair = Lockstep(HandWrittenLoop(setting)) if lockstep else None
+    pair = Lockstep(*hand_written_arms(setting)) if lockstep else None
     if pair is not None:
         callbacks.append(pair)  # last: after every detector's hook
     trainer = pl.Trainer(
@@ -143,14 +161,30 @@ def toolkit_run(
     )
     trainer.fit(module, datamodule=data)
     if pair is None:
-        return mean_step(clock.starts, warmup), None
-    return statistics.fmean(pair.toolkit[warmup:]), statistics.fmean(pair.hand_times[warmup:])
+        return mean_step(clock.starts, warmup), []
+    hands = [statistics.fmean(times[warmup:]) for times in pair.hand_times]
+    return statistics.fmean(pair.toolkit[warmup:]), hands
+
+
+def hand_written_arms(setting: str) -> list[HandWrittenLoop]:
+    """The hand-written loops a setting is timed against: first the one doing the same maths;
+    for ``all_detectors`` also a loop without the detectors, for the whole cost of having them."""
+    if setting == "all_detectors":
+        return [HandWrittenLoop(setting, detectors=True), HandWrittenLoop(setting)]
+    return [HandWrittenLoop(setting)]
 
 
 class HandWrittenLoop:
-    """The hand-written arm: its own networks, optimizers and loader; one iteration per call."""
+    """The hand-written arm: its own networks, optimizers and loader; one iteration per call.
 
-    def __init__(self, setting: str) -> None:
+    With ``detectors``, the loop also does the detectors' maths the way a hand-written loop
+    would, through their functions and ``Detector.observe`` (the API for loops without
+    Lightning): both networks' total gradient norms and the non-finite check before every
+    step, the diversity, moment-gap, held-out and spectral measurements at each detector's
+    own interval, and every detector's ``observe`` with the iteration's signals.
+    """
+
+    def __init__(self, setting: str, detectors: bool = False) -> None:
         self.setting = setting
         self.generator, self.discriminator = networks(setting)
         if setting == "spectral_norm":
@@ -164,6 +198,24 @@ class HandWrittenLoop:
         self.batches = iter(self.loader)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=LR, betas=BETAS)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=LR, betas=BETAS)
+        self.detectors = detector_callbacks() if detectors else []
+        self.iteration = 0
+        overfitting = self._detector(DiscriminatorOverfitting)
+        if overfitting is not None:
+            held = Digits(image_size=16, batch_size=BATCH, holdout=0.1)
+            self.heldout = held.heldout_samples(overfitting.samples, seed=0)
+
+    def _detector(self, kind: type) -> object | None:
+        return next((d for d in self.detectors if isinstance(d, kind)), None)
+
+    def _before_step(self, network: nn.Module, optimizer: torch.optim.Optimizer) -> float:
+        """The detectors' work between a backward and its step: the gradient norm (read every
+        iteration by GradientPathology) and NonFinite's check."""
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        norm = float(torch.nn.utils.get_total_norm(grads))
+        if self._detector(NonFinite) is not None:
+            drop_nonfinite_gradients(optimizer)
+        return norm
 
     def step(self) -> None:
         generator, discriminator = self.generator, self.discriminator
@@ -185,6 +237,7 @@ class HandWrittenLoop:
             loss_d = loss_d + R1_GAMMA / 2 * grad.pow(2).flatten(1).sum(1).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        d_grad_norm = self._before_step(discriminator, self.opt_d) if self.detectors else None
         self.opt_d.step()
         # G step, D frozen
         discriminator.requires_grad_(False)
@@ -192,36 +245,76 @@ class HandWrittenLoop:
         loss_g = F.softplus(-discriminator(fake)).mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        g_grad_norm = self._before_step(generator, self.opt_g) if self.detectors else None
         self.opt_g.step()
         discriminator.requires_grad_(True)
+        self.iteration += 1
+        if self.detectors:
+            signals = {
+                "d_loss": float(loss_d), "g_loss": float(loss_g),
+                "d_real": float(real_logits.mean()), "d_fake": float(fake_logits.mean()),
+                "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm, "d_steps": 1.0,
+            }  # fmt: skip
+            for detector in self.detectors:
+                detector.observe(self.iteration, {**signals, **self._measure(detector, fake, real)})
+
+    def _measure(self, detector, fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+        """What ``detector`` measures beyond the signals at this iteration, as its ``measure``
+        does in a Lightning run."""
+        every = getattr(detector, "every", 1)
+        if self.iteration % every:
+            return {}
+        if isinstance(detector, ModeCollapse):
+            return diversity_signals(fake, real)
+        if isinstance(detector, GeneratorFoolingWithGarbage):
+            return {"moment_gap": moment_gap(fake, real)}
+        if isinstance(detector, DiscriminatorOverfitting):
+            count = min(len(real), len(self.heldout))
+            self.discriminator.eval()
+            with torch.no_grad():
+                r_train = sign_mean(self.discriminator(real[:count]))
+                r_heldout = sign_mean(self.discriminator(self.heldout[:count]))
+            self.discriminator.train()
+            return {"r_train": r_train, "r_heldout": r_heldout}
+        if isinstance(detector, SpectralCollapse):
+            return {
+                f"spectral_spread/{name}": spectral_spread(matrix, detector.top)
+                for name, matrix in weight_matrices(self.discriminator).items()
+                if min(matrix.shape) >= 2
+            }
+        return {}
 
 
 class Lockstep(pl.Callback):
-    """Runs one hand-written iteration after every toolkit iteration and times both.
+    """Runs one iteration of each hand-written loop after every toolkit iteration, timing all.
 
     The toolkit's iteration is the wall time from one ``on_train_batch_start`` to the next
-    (its next batch, its step and every other callback), less the hand-written iteration run in
-    between; the hand-written one is timed around its call (its next batch included). So the
-    two arms alternate every few tens of milliseconds and share the machine's state of the
+    (its next batch, its step and every other callback), less the hand-written iterations run
+    in between; each hand-written one is timed around its call (its next batch included). So
+    the arms alternate every few tens of milliseconds and share the machine's state of the
     moment: separate runs of the same arm differ by up to 10 % on this machine.
     """
 
-    def __init__(self, hand: HandWrittenLoop) -> None:
-        self.hand = hand
+    def __init__(self, *hands: HandWrittenLoop) -> None:
+        self.hands = hands
         self.toolkit: list[float] = []
-        self.hand_times: list[float] = []
+        self.hand_times: list[list[float]] = [[] for _ in hands]
         self._start: float | None = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         now = time.perf_counter()
         if self._start is not None:
-            self.toolkit.append(now - self._start - self.hand_times[-1])
+            self.toolkit.append(now - self._start - sum(times[-1] for times in self.hand_times))
         self._start = now
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        begin = time.perf_counter()
-        self.hand.step()
-        self.hand_times.append(time.perf_counter() - begin)
+        # Two hand-written loops take turns at going first: the one right after the toolkit
+        # finds the caches as the toolkit left them.
+        order = list(zip(self.hands, self.hand_times, strict=True))
+        for hand, times in order if len(self.toolkit) % 2 == 0 else order[::-1]:
+            begin = time.perf_counter()
+            hand.step()
+            times.append(time.perf_counter() - begin)
 
 
 def main() -> int:
@@ -238,22 +331,31 @@ def main() -> int:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for setting in args.settings.split(","):
-            toolkit, hand = [], []
+            toolkit, hands = [], []
             for _ in range(args.rounds):
                 mine, theirs = toolkit_run(
                     setting, args.steps, args.warmup, Path(scratch), lockstep=True
                 )
                 toolkit.append(mine)
-                hand.append(theirs)
-            ratios = [t / h for t, h in zip(toolkit, hand)]
+                hands.append(theirs)
+            ratios = [t / h[0] for t, h in zip(toolkit, hands)]
             results[setting] = {
                 "ratio": statistics.median(ratios),
                 "ratios": ratios,
                 "toolkit_ms": [1000 * t for t in toolkit],
-                "hand_ms": [1000 * h for h in hand],
+                "hand_ms": [1000 * h[0] for h in hands],
             }
             print(f"{setting}: toolkit / hand-written = {results[setting]['ratio']:.3f} "
                   f"(rounds {', '.join(f'{r:.3f}' for r in ratios)})", flush=True)  # fmt: skip
+            if len(hands[0]) > 1:  # the same toolkit runs against a loop without the detectors
+                plain = [t / h[1] for t, h in zip(toolkit, hands)]
+                results[setting + "_vs_plain_loop"] = {
+                    "ratio": statistics.median(plain),
+                    "ratios": plain,
+                    "toolkit_ms": [1000 * t for t in toolkit],
+                    "hand_ms": [1000 * h[1] for h in hands],
+                }
+                print(f"{setting} against a loop without them = {statistics.median(plain):.3f}")
     write_report(results, args)
     return 0
 
@@ -272,7 +374,10 @@ def write_report(results: dict[str, dict], args: argparse.Namespace) -> None:
         f"Made by `{command}` on this machine (CPU, one thread). Per round: one toolkit fit "
         f"of {args.steps} timed iterations (after {args.warmup} untimed) with one hand-written "
         "iteration run after each of its own (lockstep, same process); ratio = toolkit / "
-        "hand-written mean time per iteration, median over rounds. Target: <= 1.05.",
+        "hand-written mean time per iteration, median over rounds. Target: <= 1.05. The "
+        "hand-written loop does the same maths: for all_detectors, the detectors' measurements "
+        "and `Detector.observe` called from the loop; all_detectors_vs_plain_loop divides the "
+        "same toolkit runs by a loop without detectors (what having them costs in all).",
         "",
         "| setting | ratio (median) | rounds | toolkit ms / step | hand-written ms / step |",
         "|---|---|---|---|---|",

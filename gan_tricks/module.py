@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
+from functools import partial
+from typing import Any, NamedTuple
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from pytorch_lightning.plugins.precision import Precision
+from pytorch_lightning.profilers import PassThroughProfiler
+from pytorch_lightning.strategies import SingleDeviceStrategy
 from torch import Tensor, nn
 
 from gan_tricks import distributed
@@ -136,6 +141,9 @@ class GANModule(pl.LightningModule):
         self._tricks: list[Trick] = []
         self._term_names: set[str] = set()
         self._every_gradient_norm = False  # set at fit start (see SIGNALS)
+        # The hooks around backward and the optimizers' steps when the module may call them
+        # itself (set at fit start, see ``_StepHooks``); None: Lightning's path.
+        self._step_hooks: _StepHooks | None = None
         # Training's latent codes come from a generator of their own, shared by all ranks
         # (see ``draw_latent``); created at the first draw, its state travels in checkpoints.
         self.latent_generator: torch.Generator | None = None
@@ -176,6 +184,7 @@ class GANModule(pl.LightningModule):
         tricks = [cb for cb in callbacks if isinstance(cb, Trick)]
         self.check_tricks(tricks)
         self._tricks = sorted(tricks, key=lambda trick: trick.order)  # stable: recipe order
+        self._step_hooks = _StepHooks.of(self.trainer, self)
         datamodule = getattr(self.trainer, "datamodule", None)
         self.check_generator_matches(getattr(datamodule, "sample_shape", None))
 
@@ -197,6 +206,7 @@ class GANModule(pl.LightningModule):
         trick.check_compatibility(self, [*self._tricks, trick])
         self.trainer.callbacks.append(trick)
         self._tricks = sorted([*self._tricks, trick], key=lambda t: t.order)
+        self._step_hooks = _StepHooks.of(self.trainer, self)
 
     def check_generator_matches(self, sample_shape: tuple[int, ...] | None) -> None:
         """Raise ``ConfigError`` unless G makes samples of the data's ``sample_shape``.
@@ -347,11 +357,12 @@ class GANModule(pl.LightningModule):
         self.signals = signals
         if self._logs_this_step():
             self.log_dict({"train/" + k: v for k, v in self.signals.items()}, on_step=True)
-            self.log_dict(
-                {"d_loss": d_signals["d_loss"], "g_loss": g_signals["g_loss"]},
-                prog_bar=True,
-                logger=False,
-            )
+            if self.trainer.progress_bar_callback is not None:  # each log costs ~1 ms on a CPU
+                self.log_dict(
+                    {"d_loss": d_signals["d_loss"], "g_loss": g_signals["g_loss"]},
+                    prog_bar=True,
+                    logger=False,
+                )
 
     def _logs_this_step(self) -> bool:
         """Whether the trainer writes logs after this step (every ``log_every_n_steps``).
@@ -381,7 +392,7 @@ class GANModule(pl.LightningModule):
         )
         loss = loss + sum(penalties.values())
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        self._backward(loss)
         signals = {
             "d_loss": loss.detach(),
             "d_real": real_logits.detach().mean(),
@@ -415,7 +426,7 @@ class GANModule(pl.LightningModule):
         penalties = _named_terms(self._tricks, "g_penalty", self, fake_in, fake_logits)
         loss = loss + sum(penalties.values())
         opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        self._backward(loss)
         signals = {
             "g_loss": loss.detach(),
             **{f"g_penalty/{name}": p.detach() for name, p in penalties.items()},
@@ -423,7 +434,7 @@ class GANModule(pl.LightningModule):
         signals = distributed.average_gradients(_parameters(opt_g), signals)
         if self._every_gradient_norm or self._logs_this_step():
             signals["g_grad_norm"] = _grad_norm(self.generator.parameters())
-        opt_g.step()
+        self._step_counting(opt_g)
         self.untoggle_optimizer(opt_g)
         # Every forward of the iteration is done: BatchNorm statistics agree from here on (and
         # G's moving average, updated next, copies them).
@@ -448,13 +459,39 @@ class GANModule(pl.LightningModule):
             batch = getattr(trick, hook)(self, batch, phase)
         return batch
 
+    def _backward(self, loss: Tensor) -> None:
+        hooks = self._step_hooks
+        if hooks is None:
+            self.manual_backward(loss)
+            return
+        hooks.call("on_before_backward", hooks.before_backward, loss)
+        self.backward(loss)
+        hooks.call("on_after_backward", hooks.after_backward)
+
     def _step_without_counting(self, optimizer) -> None:
         """Step D through the strategy (precision plugins, AMP scaling) without counting it.
 
         Lightning counts every optimizer step in ``global_step`` under manual optimization
         (Lightning issue #17958), which would make ``max_steps`` mean "D steps + G steps".
         """
-        self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=_no_closure)
+        hooks = self._step_hooks
+        if hooks is None:
+            self.trainer.strategy.optimizer_step(optimizer.optimizer, closure=_no_closure)
+            return
+        hooks.call("on_before_optimizer_step", hooks.before_step, optimizer.optimizer)
+        optimizer.optimizer.step()
+
+    def _step_counting(self, optimizer) -> None:
+        """Step G, counted in ``global_step`` (one iteration)."""
+        if self._step_hooks is None:
+            optimizer.step()
+            return
+        # What ``LightningOptimizer.step`` does around the strategy's step: the manual loop's
+        # step counting (these callables are the loop's, see Lightning's
+        # ``_ManualOptimization.on_run_start``).
+        optimizer._on_before_step()
+        self._step_without_counting(optimizer)
+        optimizer._on_after_step()
 
 
 def _named_terms(tricks: list[Trick], hook: str, *args) -> dict[str, Tensor]:
@@ -491,6 +528,67 @@ def _parameters(optimizer) -> Iterable[nn.Parameter]:
 
 def _no_closure() -> None:
     return None
+
+
+class _StepHooks(NamedTuple):
+    """The hooks around backward and the optimizers' steps, for the module to call itself.
+
+    Under manual optimization Lightning routes each ``manual_backward`` and optimizer step
+    through the strategy and the precision plugin, which call every callback's
+    ``on_before_backward``, ``on_after_backward`` and ``on_before_optimizer_step`` (most of
+    them Lightning's empty defaults), each in a profiler context: about 2 % of a small model's
+    step on a CPU with a handful of callbacks (``benchmarks/step_overhead.py``). With plain
+    32-bit precision on one device and no profiler those layers add nothing else, so the module
+    calls the hooks that someone overrides, in Lightning's order (callbacks, then the module),
+    then ``backward`` or the optimizer's ``step`` directly. Anything else (mixed precision's
+    scaling, DDP, a profiler) keeps Lightning's path: :meth:`of` returns None.
+    """
+
+    before_backward: tuple[Callable, ...]
+    after_backward: tuple[Callable, ...]
+    before_step: tuple[Callable, ...]
+    module: pl.LightningModule
+
+    @classmethod
+    def of(cls, trainer: pl.Trainer, module: pl.LightningModule) -> _StepHooks | None:
+        plain = (
+            type(trainer.strategy) is SingleDeviceStrategy
+            and type(trainer.strategy.precision_plugin) is Precision
+            and isinstance(trainer.profiler, PassThroughProfiler)
+            # The manual loop's step counting, called by ``_step_counting``.
+            and all(
+                hasattr(opt, "_on_before_step") for opt in trainer.strategy._lightning_optimizers
+            )
+        )
+        if not plain:
+            return None
+
+        def overriding(name: str) -> tuple[Callable, ...]:
+            hooks: list[Callable] = [
+                partial(getattr(callback, name), trainer, module)
+                for callback in trainer.callbacks
+                if getattr(type(callback), name) is not getattr(pl.Callback, name)
+            ]
+            if getattr(type(module), name) is not getattr(pl.LightningModule, name):
+                hooks.append(getattr(module, name))
+            return tuple(hooks)
+
+        return cls(
+            overriding("on_before_backward"),
+            overriding("on_after_backward"),
+            overriding("on_before_optimizer_step"),
+            module,
+        )
+
+    def call(self, name: str, hooks: tuple[Callable, ...], *args: Any) -> None:
+        if not hooks:
+            return
+        # As Lightning's dispatch does: a hook that logs is checked against the hook's name.
+        previous = self.module._current_fx_name
+        self.module._current_fx_name = name
+        for hook in hooks:
+            hook(*args)
+        self.module._current_fx_name = previous
 
 
 def _flat(logits: Tensor) -> Tensor:

@@ -1,5 +1,7 @@
 """The adversarial step's protocol: every trick is called at every hook point, in order."""
 
+from typing import ClassVar
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -107,6 +109,74 @@ def test_gradient_norms_are_taken_on_logging_steps_unless_a_callback_reads_them(
     history = SignalHistory()
     fit_briefly(tiny_gan_module(), steps=4, callbacks=[history, ReadsGradientNorms()])
     assert all("d_grad_norm" in row and "g_grad_norm" in row for row in history.rows)
+
+
+class HookCounter(pl.Callback):
+    """Counts the hooks around backward and the optimizers' steps, and what they are given."""
+
+    def __init__(self) -> None:
+        self.counts = {"before_backward": 0, "after_backward": 0, "before_step": 0}
+        self.optimizers: set[type] = set()
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        assert loss.requires_grad
+        self.counts["before_backward"] += 1
+
+    def on_after_backward(self, trainer, pl_module):
+        assert any(p.grad is not None for p in pl_module.parameters())
+        self.counts["after_backward"] += 1
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        assert pl_module._current_fx_name == "on_before_optimizer_step"
+        self.optimizers.add(type(optimizer))
+        self.counts["before_step"] += 1
+
+
+def _weights(module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_the_hooks_around_backward_and_steps_are_called_as_lightning_calls_them(precision):
+    # 32-bit on one device: the module calls the overriding hooks itself (no dispatch over
+    # every callback); mixed precision: Lightning's path. Same calls either way.
+    counter = HookCounter()
+    module = tiny_gan_module(n_critic=2)
+    trainer = fit_briefly(module, steps=3, callbacks=[counter], precision=precision)
+    assert (module._step_hooks is not None) == (precision == "32-true")
+    assert trainer.global_step == 3  # G steps, as Lightning counts them
+    assert counter.counts == {"before_backward": 9, "after_backward": 9, "before_step": 9}
+    assert counter.optimizers == {torch.optim.Adam}  # the torch optimizer, as Lightning passes
+
+
+def test_calling_the_hooks_directly_trains_exactly_as_lightnings_path():
+    direct = tiny_gan_module(n_critic=2)
+    fit_briefly(direct, steps=3, callbacks=[HookCounter()])
+    assert direct._step_hooks is not None
+    dispatched = tiny_gan_module(n_critic=2)
+    fit_briefly(dispatched, steps=3, callbacks=[HookCounter()], profiler="simple")
+    assert dispatched._step_hooks is None  # a profiler keeps Lightning's path
+    for ours, lightnings in zip(_weights(direct), _weights(dispatched), strict=True):
+        torch.testing.assert_close(ours, lightnings, rtol=0, atol=0)
+
+
+def test_a_module_that_overrides_backward_and_its_hooks_is_called():
+    from gan_tricks.module import GANModule
+
+    class CountingModule(GANModule):
+        calls: ClassVar[list[str]] = []
+
+        def backward(self, loss, *args, **kwargs):
+            self.calls.append("backward")
+            loss.backward(*args, **kwargs)
+
+        def on_before_optimizer_step(self, optimizer):
+            self.calls.append("before_step")
+
+    base = tiny_gan_module()
+    module = CountingModule(base.generator, base.discriminator, latent=base.latent)
+    fit_briefly(module, steps=2)
+    assert CountingModule.calls == ["backward", "before_step"] * 4
 
 
 class SwapTargetsAndPenalise(Trick):
