@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import struct
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -343,3 +344,21 @@ def wandb_records(run_file: str | Path, kind: str | None = None) -> Iterator[Any
             record.ParseFromString(pending)
             if kind is None or record.WhichOneof("record_type") == kind:
                 yield record
+
+
+def finished_wandb_records(
+    run_file: str | Path, kind: str | None = None, timeout: float = 30.0
+) -> list[Any]:
+    """:func:`wandb_records` once the run's exit record is in the file.
+
+    W&B's service process writes the file after the client has logged (and even after
+    ``finish`` returns under load), so a read straight after a run can miss its last records
+    (alerts among them). Raises ``TimeoutError`` if the exit record is not in after ``timeout``
+    seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not any(True for _ in wandb_records(run_file, "exit")):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{run_file} has no exit record after {timeout} s.")
+        time.sleep(0.1)
+    return list(wandb_records(run_file, kind))

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from gan_tricks.cli import main
-from gan_tricks.testing import wandb_records
+from gan_tricks.testing import finished_wandb_records
 
 ROOT = Path(__file__).resolve().parent.parent
 RING8 = str(ROOT / "recipes" / "ring8.yaml")
@@ -61,7 +61,7 @@ def test_wandb_runs_offline_without_credentials_and_writes_run_files(ring8_run):
     (run_file,) = runs[0].glob("run-*.wandb")
     # The real offline file, read record by record (no mock): every logged row is there.
     rows = []
-    for record in wandb_records(run_file, "history"):
+    for record in finished_wandb_records(run_file, "history"):
         items = record.history.item
         rows.append({"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in items})
     logged = [row for row in rows if "train/d_loss" in row]

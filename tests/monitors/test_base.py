@@ -2,7 +2,6 @@
 
 import json
 import logging
-import time
 from collections import deque
 
 import pytest
@@ -11,7 +10,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors import ALARMS_FILE, Alarm, Detector, read_alarms
-from gan_tricks.testing import fit_briefly, tiny_gan_module, wandb_records
+from gan_tricks.testing import finished_wandb_records, fit_briefly, tiny_gan_module
 
 
 class Threshold(Detector):
@@ -82,13 +81,7 @@ def test_alarms_reach_the_console_the_run_folder_and_wandb(tmp_path, caplog):
     console = [r.getMessage() for r in caplog.records if r.name == "gan_tricks.monitors"]
     assert console[0].startswith("gan-tricks alarm at step 2: Threshold (warning): d_loss is")
     (run_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
-    # W&B's service writes the file in its own process: read it once the run's exit record
-    # is in (once, under load, the alerts were missing from an early read).
-    for _ in range(100):
-        if any(True for _ in wandb_records(run_file, "exit")):
-            break
-        time.sleep(0.1)
-    alerts = [record.alert for record in wandb_records(run_file, "alert")]
+    alerts = [record.alert for record in finished_wandb_records(run_file, "alert")]
     assert [a.title for a in alerts] == [
         "Threshold at step 2",
         "Threshold at step 5",
@@ -96,7 +89,7 @@ def test_alarms_reach_the_console_the_run_folder_and_wandb(tmp_path, caplog):
     ]
     assert all(a.level == "WARN" and "Try: lower it." in a.text for a in alerts)
     summary = {}
-    for record in wandb_records(run_file, "summary"):
+    for record in finished_wandb_records(run_file, "summary"):
         for update in record.summary.update:
             summary[update.key or "/".join(update.nested_key)] = json.loads(update.value_json)
     assert summary["alarm_count"] == 3

@@ -7,7 +7,7 @@ import yaml
 
 from gan_tricks.cli import main
 from gan_tricks.monitors import read_alarms
-from gan_tricks.testing import wandb_records
+from gan_tricks.testing import finished_wandb_records
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "benchmarks" / "overlays" / "monitors"
@@ -47,6 +47,6 @@ def test_a_winning_discriminator_is_reported_in_the_run_folder_and_in_wandb(
     assert alarm.detector == "DiscriminatorOverpowering" and alarm.step < 400
     assert alarm.signals["p_real"] > 0.9 or alarm.signals["d_loss"] < 0.05
     (run_file,) = (tmp_path / "r").glob("wandb/offline-run-*/run-*.wandb")
-    (record,) = wandb_records(run_file, "alert")
+    (record,) = finished_wandb_records(run_file, "alert")
     assert record.alert.title == f"DiscriminatorOverpowering at step {alarm.step}"
     assert record.alert.level == "ERROR"
