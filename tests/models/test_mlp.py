@@ -72,6 +72,36 @@ def test_bad_dropout_raises(dropout):
         MLPGenerator(dropout=dropout)
 
 
+def test_out_shape_makes_images_that_the_discriminator_reads_flat():
+    generator = MLPGenerator(latent_dim=3, width=8, depth=1, out_shape=[3, 2, 2])
+    assert generator.out_dim == 12
+    z = torch.randn(4, 3)
+    images = generator(z)
+    assert images.shape == (4, 3, 2, 2)
+    # The same numbers as the flat output, in C, H, W order.
+    assert torch.equal(images.flatten(1), generator.net(z))
+    discriminator = MLPDiscriminator(in_dim=12, width=8, depth=1)
+    assert torch.equal(discriminator(images), discriminator(images.flatten(1)))
+
+
+def test_default_output_is_two_dimensional():
+    assert MLPGenerator(latent_dim=2)(torch.randn(5, 2)).shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"out_dim": 10, "out_shape": [3, 2, 2]}, "out_dim 10 does not match out_shape"),
+        ({"out_shape": []}, "out_shape must be"),
+        ({"out_shape": [3, 0]}, "out_shape must be"),
+        ({"out_dim": 0}, "out_dim must"),
+    ],
+)
+def test_bad_output_sizes_raise(options, message):
+    with pytest.raises(ConfigError, match=message):
+        MLPGenerator(**options)
+
+
 @pytest.mark.parametrize(
     ("build", "argument"),
     [
