@@ -44,12 +44,14 @@ def save_image_grid(samples: Tensor, path: Path | str, nrow: int | None = None) 
 
 def plot_training(history: Sequence[dict[str, float]], path: Path | str) -> None:
     """Losses, D's mean logits and gradient norms over a run, one panel each."""
-    steps = torch.tensor([row["step"] for row in history])
 
-    def series(key: str) -> Tensor | None:
-        if all(key in row for row in history):
-            return torch.tensor([row[key] for row in history])
-        return None
+    def series(key: str) -> tuple[Tensor, Tensor] | None:
+        # Rows without the key are left out: gradient norms, say, are only taken on logging
+        # steps, so a history sampled more often has them on some rows only.
+        rows = [row for row in history if key in row]
+        if not rows:
+            return None
+        return torch.tensor([row["step"] for row in rows]), torch.tensor([row[key] for row in rows])
 
     panels = [
         ("losses", ["d_loss", "g_loss"], False),
@@ -59,14 +61,15 @@ def plot_training(history: Sequence[dict[str, float]], path: Path | str) -> None
     fig, axes = figure_with_axes(1, len(panels), figsize=(13, 3.4), dpi=110)
     for ax, (title, keys, log_scale) in zip(axes, panels):
         for key in keys:
-            values = series(key)
-            if values is not None:
-                ax.plot(steps, values, label=key, linewidth=1)
+            drawn = series(key)
+            if drawn is not None:
+                ax.plot(*drawn, label=key, linewidth=1)
         if log_scale:
             ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("iteration (G step)")
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)

@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,28 @@ def test_importing_the_plotting_code_leaves_the_matplotlib_backend_alone():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "pdf", result.stderr
+
+
+def test_the_training_plot_draws_a_signal_that_only_some_rows_carry(tmp_path, monkeypatch):
+    # Gradient norms are only taken on logging steps: the plot must still draw them.
+    from gan_tricks import plotting
+
+    drawn = {}
+    original = plotting.figure_with_axes
+
+    def keep_axes(*args, **kwargs):
+        fig, axes = original(*args, **kwargs)
+        drawn["axes"] = axes
+        return fig, axes
+
+    monkeypatch.setattr(plotting, "figure_with_axes", keep_axes)
+    history = [{"step": float(s), "d_loss": 1.0, "g_loss": 0.5} for s in range(0, 100, 10)]
+    for row in history[::5]:
+        row["d_grad_norm"] = row["g_grad_norm"] = 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns of a legend with nothing in it
+        plotting.plot_training(history, tmp_path / "training.png")
+    losses, _, gradients = drawn["axes"]
+    assert [len(line.get_xdata()) for line in losses.lines] == [10, 10]
+    assert [list(line.get_xdata()) for line in gradients.lines] == [[0.0, 50.0]] * 2
+    assert (tmp_path / "training.png").stat().st_size > 0
