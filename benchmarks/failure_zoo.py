@@ -51,7 +51,7 @@ CONTROLS = (
     "recipes/ring8_tricks.yaml",
     "recipes/grid25_tricks.yaml",
     "recipes/digits.yaml",
-    "recipes/stacked_digits_tricks.yaml",
+    "recipes/stacked_digits_dcgan_tricks.yaml",
 )
 OVERLAYS = ROOT / "benchmarks" / "overlays" / "monitors"
 OVERLAY_FILES = {  # every detector, then the probe, per kind of data

@@ -48,7 +48,7 @@ class ModeCollapse(Detector):
 
     The warm-up is 500 iterations: a freshly initialised G maps every z to much the same
     output, and a healthy DCGAN on stacked digits needs 300-350 iterations to pass 0.4
-    (``recipes/stacked_digits_tricks.yaml`` in the failure zoo; 0.67 or more after 500).
+    (``recipes/stacked_digits_dcgan_tricks.yaml`` in the failure zoo; 0.67 or more after 500).
     """
 
     severity = "error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -36,7 +37,9 @@ class Packing(Trick):
         sample_shape = getattr(getattr(module.trainer, "datamodule", None), "sample_shape", None)
         if self.m == 1 or sample_shape is None:
             return
-        features = sample_shape[0]
+        # An MLP reads a packed image flat (m x C x H x W inputs); a convolutional D by channel.
+        flat = hasattr(module.discriminator, "in_dim") and len(sample_shape) > 1
+        features = math.prod(sample_shape) if flat else sample_shape[0]
         dummy = torch.zeros((2 * self.m, *sample_shape), device=module.device)
         discriminator = module.discriminator
         was_training = discriminator.training

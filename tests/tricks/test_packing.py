@@ -4,7 +4,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from gan_tricks.data import Toy2D
+from gan_tricks.data import Digits, Toy2D
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.packing import pack
 from gan_tricks.module import GANModule
@@ -71,6 +71,19 @@ def test_a_discriminator_of_the_wrong_width_is_refused_with_the_fix():
     assert str(error.value) == message
     with pytest.raises(ConfigError, match="= 6 input"):
         fit_briefly(tiny_gan_module(d_options={"in_dim": 4}), 1, [Packing(m=3)], data=points())
+
+
+def test_an_mlp_reading_images_is_told_its_flat_width_and_then_judges_pairs():
+    image_g = {"out_dim": None, "out_shape": [1, 8, 8]}
+    digits = Digits(image_size=8, batch_size=16)
+    narrow = tiny_gan_module(g_options=image_g, d_options={"in_dim": 64})
+    with pytest.raises(ConfigError, match=r"2 x 64 = 128 input .*to 128\.$"):
+        fit_briefly(narrow, 1, [Packing(m=2)], data=digits)
+    shapes = Shapes()
+    wide = tiny_gan_module(g_options=image_g, d_options={"in_dim": 128})
+    fit_briefly(wide, 1, [shapes, Packing(m=2)], data=digits)
+    assert {shape for _, _, shape in shapes.shapes} == {(8, 2, 8, 8)}
+    assert set(shapes.logits) == {8}
 
 
 def test_m_one_changes_nothing_and_bad_m_raises():
