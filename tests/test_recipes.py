@@ -68,3 +68,34 @@ def test_stacked_digits_overlay_switches_its_trick_on(overlay, tmp_path, monkeyp
         else:
             assert saved["model"][network] == options
     assert saved["data"]["class_path"].endswith("StackedDigits")
+
+
+STACKED_DIGITS_TRICKS = ROOT / "recipes" / "stacked_digits_tricks.yaml"
+RECIPE_ABLATION = sorted((OVERLAYS / "stacked_digits_tricks").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("overlay", RECIPE_ABLATION, ids=lambda p: p.stem)
+def test_each_part_of_the_stacked_digits_recipe_can_be_taken_out(overlay, tmp_path, monkeypatch):
+    """The ablation of the README's stacked-digits recipe: each overlay trains on the recipe."""
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(STACKED_DIGITS_TRICKS), "--config", str(overlay)]
+    args += ["--name", "r", "--wandb", "off", "--data.init_args.num_samples", "256"]
+    args += ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 0
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    recipe = yaml.safe_load(STACKED_DIGITS_TRICKS.read_text())
+    expected = yaml.safe_load(overlay.read_text())
+    callbacks = (expected.get("trainer") or {}).get("callbacks", recipe["trainer"]["callbacks"])
+    assert saved["trainer"]["callbacks"] == callbacks  # [] takes packing out
+    changed = {**(expected.get("model") or {}), "data": expected.get("data")}
+    saved_parts = {**saved["model"], "data": saved["data"]}
+    for part, options in changed.items():
+        if options is None:  # no_decay: the schedulers are gone
+            assert part == "data" or saved_parts[part] is None
+            continue
+        assert saved_parts[part]["class_path"] == options.get(
+            "class_path", saved_parts[part]["class_path"]
+        )
+        for key, value in (options.get("init_args") or {}).items():
+            assert saved_parts[part]["init_args"][key] == value
