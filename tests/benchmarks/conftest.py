@@ -25,3 +25,8 @@ def zoo():
 @pytest.fixture(scope="session")
 def overhead():
     return load_script("detector_overhead")
+
+
+@pytest.fixture(scope="session")
+def gpu_throughput():
+    return load_script("gpu_throughput")
