@@ -42,6 +42,17 @@ OVERLAYS = ROOT / "benchmarks" / "overlays"
 STACKED_DIGITS_OVERLAYS = sorted((OVERLAYS / "stacked_digits").glob("*.yaml"))
 
 
+def fit_overlay(base: Path, overlay: Path, tmp_path: Path, monkeypatch) -> dict:
+    """Two iterations of ``base`` with ``overlay`` on top; the run's saved config."""
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(base), "--config", str(overlay)]
+    args += ["--name", "r", "--wandb", "off", "--data.init_args.num_samples", "256"]
+    args += ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 0
+    return yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+
+
 def test_the_stacked_digits_overlays_exist():
     assert len(STACKED_DIGITS_OVERLAYS) >= 10
 
@@ -49,13 +60,7 @@ def test_the_stacked_digits_overlays_exist():
 @pytest.mark.parametrize("overlay", STACKED_DIGITS_OVERLAYS, ids=lambda p: p.stem)
 def test_stacked_digits_overlay_switches_its_trick_on(overlay, tmp_path, monkeypatch):
     """Each overlay of the stacked-digits trick table merges into the base recipe and trains."""
-    monkeypatch.chdir(tmp_path)
-    args = ["fit", "--config", str(STACKED_DIGITS), "--config", str(overlay)]
-    args += ["--name", "r", "--wandb", "off", "--data.init_args.num_samples", "256"]
-    args += ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false"]
-    args += ["--trainer.default_root_dir", str(tmp_path)]
-    assert main(args) == 0
-    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    saved = fit_overlay(STACKED_DIGITS, overlay, tmp_path, monkeypatch)
     expected = yaml.safe_load(overlay.read_text())
     # Overlays append to a recipe's callbacks (`callbacks+:`) instead of replacing them.
     assert "callbacks" not in (expected.get("trainer") or {})
@@ -77,13 +82,7 @@ RECIPE_ABLATION = sorted((OVERLAYS / "stacked_digits_tricks").glob("*.yaml"))
 @pytest.mark.parametrize("overlay", RECIPE_ABLATION, ids=lambda p: p.stem)
 def test_each_part_of_the_stacked_digits_recipe_can_be_taken_out(overlay, tmp_path, monkeypatch):
     """The ablation of the README's stacked-digits recipe: each overlay trains on the recipe."""
-    monkeypatch.chdir(tmp_path)
-    args = ["fit", "--config", str(STACKED_DIGITS_TRICKS), "--config", str(overlay)]
-    args += ["--name", "r", "--wandb", "off", "--data.init_args.num_samples", "256"]
-    args += ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false"]
-    args += ["--trainer.default_root_dir", str(tmp_path)]
-    assert main(args) == 0
-    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    saved = fit_overlay(STACKED_DIGITS_TRICKS, overlay, tmp_path, monkeypatch)
     recipe = yaml.safe_load(STACKED_DIGITS_TRICKS.read_text())
     expected = yaml.safe_load(overlay.read_text())
     callbacks = (expected.get("trainer") or {}).get("callbacks", recipe["trainer"]["callbacks"])
