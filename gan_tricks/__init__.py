@@ -2,7 +2,7 @@
 
 Import what you need from the subpackages: ``gan_tricks.functional`` (pure functions, no
 Lightning), ``gan_tricks.layers``, ``gan_tricks.models``, ``gan_tricks.data``,
-``gan_tricks.metrics``, ``gan_tricks.tricks`` and ``gan_tricks.module.GANModule``.
+``gan_tricks.metrics``, ``gan_tricks.tricks`` and ``gan_tricks.lightning.GANModule``.
 """
 
 from importlib.metadata import PackageNotFoundError, version

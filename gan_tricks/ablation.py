@@ -380,7 +380,7 @@ def _short(setting: str, longest: int = 24) -> str:
 
 def _plot_curves(plan: Plan, path: Path) -> None:
     """The quality probe's headline metric over training, mean over seeds, per setting."""
-    from gan_tricks.monitors.quality import read_quality
+    from gan_tricks.lightning.quality import read_quality
     from gan_tricks.plotting import figure_with_axes
 
     fig, axes = figure_with_axes(1, 1, figsize=(7, 4), dpi=100, squeeze=False)
@@ -500,7 +500,7 @@ def _write_probe_overlay(plan: Plan, budget: int | None) -> None:
         "trainer": {
             "callbacks+": [
                 {
-                    "class_path": "gan_tricks.monitors.QualityProbe",
+                    "class_path": "gan_tricks.lightning.QualityProbe",
                     "init_args": {"every": every, "num_samples": 2000},
                 }
             ]

@@ -25,18 +25,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import random
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from gan_tricks.distributed import gather_objects, world
+from gan_tricks.engine.random_states import random_states, set_random_states
 from gan_tricks.errors import ConfigError
 
 # Lightning writes these keys into every checkpoint of a fit; a file without them was not
@@ -165,7 +164,7 @@ class RandomStates(pl.Callback):
     def state_dict(self) -> dict[str, Any]:
         # Every rank's generators (they differ: ``distributed.seed_ranks_apart``); each rank
         # calls this when a checkpoint is made, and rank 0 writes the file.
-        return {"ranks": gather_objects(_local_random_states())}
+        return {"ranks": gather_objects(random_states())}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         ranks = state_dict.get("ranks", [state_dict])  # a file from before ranks were kept
@@ -177,42 +176,4 @@ class RandomStates(pl.Callback):
         if self._pending is None:
             return
         state, self._pending = self._pending, None
-        random.setstate(_as_python_state(state["python"]))
-        np.random.set_state(_as_numpy_state(state["numpy"]))
-        torch.set_rng_state(state["torch"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _local_random_states() -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": _numpy_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _numpy_state() -> dict[str, Any]:
-    # As plain types and a tensor, so that weights_only loading accepts it.
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    return {
-        "kind": kind,
-        "keys": torch.from_numpy(keys.astype(np.int64)),
-        "position": int(position),
-        "has_gauss": int(has_gauss),
-        "cached_gaussian": float(cached),
-    }
-
-
-def _as_numpy_state(state: dict[str, Any]) -> tuple:
-    keys = state["keys"].numpy().astype(np.uint32)
-    return (state["kind"], keys, state["position"], state["has_gauss"], state["cached_gaussian"])
-
-
-def _as_python_state(state: Any) -> tuple:
-    # (version, tuple of 625 ints, gauss_next); a checkpoint may give the tuple back as a list.
-    version, internal, gauss = state
-    return version, tuple(internal), gauss
+        set_random_states(state)

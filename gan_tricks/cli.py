@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
@@ -29,11 +28,12 @@ from gan_tricks.checkpointing import (
     load_checkpoint_file,
     load_resumable_checkpoint,
 )
-from gan_tricks.distributed import CrossRankSyncBatchNorm, is_launched_rank_zero
+from gan_tricks.distributed import is_launched_rank_zero
 from gan_tricks.errors import ConfigError
 from gan_tricks.export import export_generator, load_generator, sample_exported
-from gan_tricks.module import GANModule
+from gan_tricks.lightning import CrossRankSyncBatchNorm, GANModule
 from gan_tricks.run import (
+    LAST_CHECKPOINT,
     RUN_CONFIG_KEY,
     EmbedRunConfig,
     LastCheckpoint,
@@ -42,7 +42,6 @@ from gan_tricks.run import (
     load_run,
     save_samples,
 )
-from gan_tricks.tricks.base import Trick
 
 USAGE = """usage: gan-tricks {fit,sample,evaluate,report,export,ablate} ...
 
@@ -118,6 +117,16 @@ class GANTricksCLI(LightningCLI):
         # Only rank 0 checks, creates or replaces the folder; the others find it made.
         self.owns_run_dir = is_launched_rank_zero()
         resuming = config.get("ckpt_path") is not None
+        if config.get("ckpt_path") == "last":
+            # The run folder's own last checkpoint, wherever the folder now is (a moved or
+            # copied run resumes from its own file).
+            last = self.run_dir / "checkpoints" / LAST_CHECKPOINT
+            if not last.is_file():
+                raise ConfigError(
+                    f"--ckpt_path last: {last} does not exist; give the --name of a run that "
+                    "wrote a checkpoint, or the path of a checkpoint."
+                )
+            config.ckpt_path = str(last)
         occupied = self.owns_run_dir and self.run_dir.exists() and any(self.run_dir.iterdir())
         if occupied and not resuming and not config.overwrite:
             raise ConfigError(
@@ -131,18 +140,14 @@ class GANTricksCLI(LightningCLI):
                 f"--checkpoint_every must be at least 1 (got {config.checkpoint_every})."
             )
         self.replace_run_dir = occupied and not resuming
-        dump = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_none=False))
-        # The tricks travel too: some change the networks' structure (spectral norm, an EMA
-        # copy of G), which a checkpoint's weights only fit once they are applied again.
-        callbacks = (dump.get("trainer") or {}).get("callbacks") or []
-        self.run_config = {
-            "model": dump["model"],
-            "data": dump.get("data"),
-            "tricks": [c for c in callbacks if _is_trick_config(c)],
-        }
+        dump = yaml.safe_load(self.parser.dump(self.config, skip_none=False))[self.subcommand]
+        # Tricks and detectors are model arguments, so the model's config carries the ones
+        # that change the networks' structure (spectral norm, an EMA copy of G), which a
+        # checkpoint's weights only fit once they are applied again.
+        self.run_config = {"model": dump["model"], "data": dump.get("data")}
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
-        trainer_config = self._get(self.config_init, "trainer", default={})
+        trainer_config = self.config_init[self.subcommand].get("trainer") or {}
         config = self.config[self.subcommand]
         if self.owns_run_dir:
             self.folders.open(self.run_dir, replace=self.replace_run_dir)
@@ -177,16 +182,6 @@ RUN_NAME_VARIABLE = "GAN_TRICKS_RUN_NAME"
 def _runs_on_cuda(trainer_config: Any) -> bool:
     accelerator = str(trainer_config.get("accelerator") or "auto")
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-
-
-def _is_trick_config(callback_config: Any) -> bool:
-    if not isinstance(callback_config, dict) or "class_path" not in callback_config:
-        return False
-    module_name, _, class_name = str(callback_config["class_path"]).rpartition(".")
-    try:
-        return issubclass(getattr(importlib.import_module(module_name), class_name), Trick)
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return False
 
 
 def _has_wandb_credentials() -> bool:

@@ -34,7 +34,6 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 import torch.distributed as dist
-from pytorch_lightning.plugins.layer_sync import LayerSync
 from torch import Tensor, nn
 
 # The environment variables a launcher sets to a process's rank: Lightning's own launcher
@@ -237,10 +236,10 @@ class CrossRankBatchNorm2d(CrossRankBatchNormMixin, nn.BatchNorm2d):
     """``nn.BatchNorm2d`` with global batch statistics under DDP (see the mixin)."""
 
 
-_CROSS_RANK = {nn.BatchNorm1d: CrossRankBatchNorm1d, nn.BatchNorm2d: CrossRankBatchNorm2d}
+CROSS_RANK_BATCHNORM = {nn.BatchNorm1d: CrossRankBatchNorm1d, nn.BatchNorm2d: CrossRankBatchNorm2d}
 
 
-def _swap_batchnorm(module: nn.Module, mapping: dict[type, type]) -> nn.Module:
+def swap_batchnorm(module: nn.Module, mapping: dict[type, type]) -> nn.Module:
     """``module`` with every BatchNorm whose exact class is in ``mapping`` rebuilt as the mapped
     class, sharing its parameters and buffers (optimizers are not built yet when this runs)."""
     target = mapping.get(type(module))
@@ -259,17 +258,5 @@ def _swap_batchnorm(module: nn.Module, mapping: dict[type, type]) -> nn.Module:
         converted.num_batches_tracked = module.num_batches_tracked
         converted.train(module.training)
     for name, child in module.named_children():
-        converted.add_module(name, _swap_batchnorm(child, mapping))
+        converted.add_module(name, swap_batchnorm(child, mapping))
     return converted
-
-
-class CrossRankSyncBatchNorm(LayerSync):
-    """Lightning's layer-sync plugin for :class:`CrossRankBatchNorm2d` (and 1d): what
-    ``--trainer.sync_batchnorm true`` becomes when the run has no GPU (``gan-tricks fit`` swaps
-    it in), or ``--trainer.plugins gan_tricks.distributed.CrossRankSyncBatchNorm`` by hand."""
-
-    def apply(self, model: nn.Module) -> nn.Module:
-        return _swap_batchnorm(model, _CROSS_RANK)
-
-    def revert(self, model: nn.Module) -> nn.Module:
-        return _swap_batchnorm(model, {new: old for old, new in _CROSS_RANK.items()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -84,3 +85,20 @@ def figure_with_axes(*grid: int, figsize: tuple[float, float], dpi: int, **optio
     """
     fig = Figure(figsize=figsize, dpi=dpi)
     return fig, fig.subplots(*grid, **options)
+
+
+def save_samples(samples: Tensor, output: Path, datamodule=None) -> None:
+    """``.npy``: the raw float32 array; ``.png``: a scatter over the modes or an image grid."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix == ".npy":
+        np.save(output, samples.float().numpy())
+    elif samples.dim() == 2:
+        plot_points(
+            samples,
+            output,
+            modes=getattr(datamodule, "modes", None),
+            real=datamodule.real_samples(len(samples), seed=0) if datamodule else None,
+        )
+    else:
+        save_image_grid(samples, output)

@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from jsonargparse import ArgumentParser
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
@@ -20,12 +19,12 @@ from gan_tricks import plotting
 from gan_tricks.checkpointing import load_checkpoint_file
 from gan_tricks.data.digits import Digits, StackedDigits
 from gan_tricks.errors import ConfigError
+from gan_tricks.lightning import GANModule
 from gan_tricks.metrics.digits import digits_metrics, stacked_digits_metrics
 from gan_tricks.metrics.features import InceptionFeatures, digit_features
 from gan_tricks.metrics.image import image_metrics
 from gan_tricks.metrics.mixture import mixture_metrics
-from gan_tricks.module import GANModule
-from gan_tricks.tricks.base import Trick
+from gan_tricks.plotting import save_samples
 
 # Where a checkpoint keeps the resolved model and data config, to rebuild them for sampling.
 RUN_CONFIG_KEY = "gan_tricks_config"
@@ -51,24 +50,43 @@ class EmbedRunConfig(pl.Callback):
         checkpoint[RUN_CONFIG_KEY] = self.run_config
 
 
-class LastCheckpoint(ModelCheckpoint):
-    """``last.ckpt`` every ``every_n_train_steps`` and once more when training ends.
+class LastCheckpoint(Checkpoint):
+    """``checkpoints/last.ckpt`` every ``every_n_train_steps`` iterations and once more when
+    training ends: the one checkpoint a run keeps, which ``--ckpt_path last`` resumes.
 
-    Written through the trainer's checkpoint I/O: ``gan-tricks fit`` gives it
-    :class:`~gan_tricks.checkpointing.AtomicCheckpointIO`, which writes atomically and refuses
-    weights holding NaN.
+    Written with ``trainer.save_checkpoint``, so through the trainer's checkpoint I/O:
+    ``gan-tricks fit`` gives it :class:`~gan_tricks.checkpointing.AtomicCheckpointIO`, which
+    writes atomically and refuses weights holding NaN.
     """
 
-    def __init__(self, dirpath: Path, every_n_train_steps: int = 500) -> None:
-        super().__init__(
-            dirpath=dirpath, save_last=True, save_top_k=0, every_n_train_steps=every_n_train_steps
-        )
+    def __init__(self, dirpath: Path | str, every_n_train_steps: int = 500) -> None:
+        if every_n_train_steps < 1:
+            raise ConfigError(
+                f"checkpoints need every_n_train_steps >= 1 (got {every_n_train_steps})."
+            )
+        self.dirpath = Path(dirpath)
+        self.every_n_train_steps = every_n_train_steps
+        self.saved_step: int | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / LAST_CHECKPOINT
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_train_steps == 0:
+            self.save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.global_step > 0 and self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if trainer.global_step > 0 and self.saved_step != trainer.global_step:
+            self.save(trainer)
+
+    def save(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` now (every rank calls it; rank 0 writes)."""
+        trainer.save_checkpoint(self.path)
+        self.saved_step = trainer.global_step
 
 
+LAST_CHECKPOINT = "last.ckpt"
 SNAPSHOT_FOLDER = "samples"
 
 
@@ -116,9 +134,9 @@ class RunArtifacts(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
-        if step % self.every_n_steps == 0 and getattr(pl_module, "signals", None):
+        if step % self.every_n_steps == 0 and getattr(pl_module, "signals", None) is not None:
             row = {"step": float(step)}
-            row.update({k: float(v) for k, v in pl_module.signals.items()})
+            row.update(pl_module.signals.floats())
             self.history.append(row)
         if self.snapshots and trainer.max_steps > 0:
             interval = max(1, trainer.max_steps // self.snapshots)
@@ -172,23 +190,6 @@ def _wandb_media(module: GANModule, datamodule, samples: Tensor, picture: Path, 
 
 def _default_picture_samples(datamodule) -> int:
     return MIXTURE_EVAL_SAMPLES if getattr(datamodule, "kind", None) == "points" else 64
-
-
-def save_samples(samples: Tensor, output: Path, datamodule=None) -> None:
-    """``.npy``: the raw float32 array; ``.png``: a scatter over the modes or an image grid."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix == ".npy":
-        np.save(output, samples.float().numpy())
-    elif samples.dim() == 2:
-        plotting.plot_points(
-            samples,
-            output,
-            modes=getattr(datamodule, "modes", None),
-            real=datamodule.real_samples(len(samples), seed=0) if datamodule else None,
-        )
-    else:
-        plotting.save_image_grid(samples, output)
 
 
 def evaluate_samples(
@@ -287,12 +288,11 @@ def load_run(checkpoint_path: str | Path) -> tuple[GANModule, pl.LightningDataMo
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(GANModule, "model", fail_untyped=False)
     parser.add_subclass_arguments(pl.LightningDataModule, "data", required=False)
-    parser.add_argument("--tricks", type=list[Trick] | None, default=None)
-    init = parser.instantiate_classes(parser.parse_object({k: v for k, v in config.items() if v}))
+    settings = {key: config[key] for key in ("model", "data") if config.get(key)}
+    init = parser.instantiate_classes(parser.parse_object(settings))
+    # Its tricks changed the networks' structure (spectral norm, G's moving average) when it
+    # was built, so the weights' keys fit.
     module: GANModule = init.model
-    # Structural tricks (spectral norm, G's moving average) shape the weights' keys.
-    for trick in init.get("tricks") or []:
-        trick.configure_networks(module)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     return module, init.get("data")

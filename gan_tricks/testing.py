@@ -9,7 +9,7 @@ writing their own trick::
     from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
 
     history = SignalHistory()
-    fit_briefly(tiny_gan_module(loss="hinge"), 3, callbacks=[MyTrick(), history])
+    fit_briefly(tiny_gan_module(loss="hinge", tricks=[MyTrick()]), 3, callbacks=[history])
     assert all(row["d_penalty/MyTrick"] > 0 for row in history.rows)
 """
 
@@ -27,10 +27,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from gan_tricks.engine import StepContext, unique_names
 from gan_tricks.functional.latent import Latent
+from gan_tricks.lightning import GANModule
 from gan_tricks.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_tricks.models.mlp import MLPDiscriminator, MLPGenerator
-from gan_tricks.module import GANModule
 from gan_tricks.tricks.base import ORDER_DEFAULT, Trick
 
 __all__ = [
@@ -160,7 +161,8 @@ def fit_briefly(
     Args:
         module: e.g. from :func:`tiny_gan_module`.
         steps: ``max_steps`` of the trainer (``-1`` with ``max_epochs`` in ``trainer_options``).
-        callbacks: the tricks under test and any recorders.
+        callbacks: Lightning callbacks, such as a :class:`SignalHistory` (the tricks and
+            detectors under test belong to the module: ``tiny_gan_module(tricks=[...])``).
         data: a ``DataLoader`` or a ``LightningDataModule`` (which tricks that read
             ``trainer.datamodule`` need); by default :func:`random_points` with ``batch_size``
             and ``batches``, drawn when the fit starts.
@@ -209,11 +211,11 @@ class SignalHistory(pl.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        self.rows.append(dict(pl_module.signals))
+        self.rows.append(pl_module.signals.as_dict())
 
     def series(self, name: str) -> list[float]:
         """One signal's value after every iteration, e.g. ``series("d_steps")``."""
-        return [row[name].item() for row in self.rows]
+        return [float(row[name]) for row in self.rows]
 
 
 class RankStateDump(pl.Callback):
@@ -225,8 +227,8 @@ class RankStateDump(pl.Callback):
     training mode on copies: a bias that BatchNorm cancels drifts on rounding noise alone, so
     the function is the fair thing to compare), the gradients of the first D step and the
     first G step (as the optimizers saw them, after any averaging over ranks), the last
-    signals, and every other callback's
-    ``state_dict`` (tricks' buffers, detectors' alarms and histories) under its class name.
+    signals, and the ``state_dict`` of every trick and detector (buffers, alarms, histories)
+    under ``"engine"``, keyed by class name.
     Add it to a recipe under ``trainer.callbacks``; it writes from every rank, on purpose.
     """
 
@@ -260,11 +262,10 @@ class RankStateDump(pl.Callback):
             "discriminator": pl_module.discriminator.state_dict(),
             "generator_ema": None if ema is None else ema.state_dict(),
             "first_gradients": self.first_gradients,
-            "signals": {k: float(v) for k, v in pl_module.signals.items()},
-            "callbacks": {
-                type(cb).__name__: cb.state_dict()
-                for cb in trainer.callbacks
-                if cb is not self and hasattr(cb, "state_dict")
+            "signals": pl_module.signals.floats(),
+            "engine": {
+                name: obj.state_dict()
+                for name, obj in unique_names([*pl_module.tricks, *pl_module.detectors]).items()
             },
         }
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -274,7 +275,7 @@ class RankStateDump(pl.Callback):
 class SeenBatch(NamedTuple):
     """One batch on its way to D, as :class:`BatchRecorder` saw it."""
 
-    step: int  # module.global_step: the iteration (generator steps done before it)
+    step: int  # ctx.step: the iteration (generator steps done before it)
     phase: str  # "d" in a D step, "g" in the G step
     side: str  # "real" or "fake"
     batch: Tensor  # a detached copy
@@ -293,12 +294,12 @@ class BatchRecorder(Trick):
         self.order = order
         self.batches: list[SeenBatch] = []
 
-    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
-        self.batches.append(SeenBatch(module.global_step, phase, "real", real.detach().clone()))
+    def transform_real(self, ctx: StepContext, real: Tensor) -> Tensor:
+        self.batches.append(SeenBatch(ctx.step, ctx.phase, "real", real.detach().clone()))
         return real
 
-    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
-        self.batches.append(SeenBatch(module.global_step, phase, "fake", fake.detach().clone()))
+    def transform_fake(self, ctx: StepContext, fake: Tensor) -> Tensor:
+        self.batches.append(SeenBatch(ctx.step, ctx.phase, "fake", fake.detach().clone()))
         return fake
 
     def of(self, side: str) -> list[SeenBatch]:

@@ -14,7 +14,7 @@ def _fit_with_a_winning_discriminator(root: Path, detector_args: str, *extra: st
     DiscriminatorOverpowering with ``detector_args`` (YAML flow mapping); the run folder."""
     detector = root / "detector.yaml"
     detector.write_text(
-        "trainer:\n  callbacks:\n"
+        "model:\n  detectors:\n"
         "    - class_path: gan_tricks.monitors.DiscriminatorOverpowering\n"
         f"      init_args: {detector_args}\n"
     )

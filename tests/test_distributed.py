@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from gan_tricks import distributed
+from gan_tricks import distributed, lightning
 from gan_tricks.monitors import read_alarms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,12 +63,12 @@ def test_cross_rank_batchnorm_swaps_in_and_out_sharing_the_parameters():
     x = torch.randn(5, 1, 8, 8)
     expected = model(x)  # a training-mode step: running statistics move
     weight, running_mean = model[1].weight, model[1].running_mean.clone()
-    synced = distributed.CrossRankSyncBatchNorm().apply(model)
+    synced = lightning.CrossRankSyncBatchNorm().apply(model)
     assert type(synced[1]) is distributed.CrossRankBatchNorm2d
     assert type(synced[4]) is distributed.CrossRankBatchNorm1d
     assert synced[1].weight is weight and torch.equal(synced[1].running_mean, running_mean)
     # One process: plain BatchNorm, in training and in eval mode.
-    model_copy = distributed.CrossRankSyncBatchNorm().revert(synced)
+    model_copy = lightning.CrossRankSyncBatchNorm().revert(synced)
     assert type(model_copy[1]) is torch.nn.BatchNorm2d
     assert type(model_copy[4]) is torch.nn.BatchNorm1d
     torch.testing.assert_close(synced.eval()(x), model_copy.eval()(x))
@@ -83,13 +83,18 @@ def fit(
     processes: int,
     global_batch: int,
     *options: str,
-    callbacks: list[dict] | None = None,
+    tricks: list[dict] | None = None,
+    detectors: list[dict] | None = None,
 ) -> list[dict]:
     """Run `gan-tricks fit` on ``processes`` CPU processes; every rank's dumped state."""
     dump = tmp_path / name
     overlay = tmp_path / f"{name}.yaml"
     dumper = {"class_path": "gan_tricks.testing.RankStateDump", "init_args": {"folder": str(dump)}}
-    overlay.write_text(yaml.safe_dump({"trainer": {"callbacks+": [*(callbacks or []), dumper]}}))
+    added = {"tricks+": tricks or [], "detectors+": detectors or []}
+    config = {"trainer": {"callbacks+": [dumper]}}
+    if model := {key: value for key, value in added.items() if value}:
+        config["model"] = model
+    overlay.write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "gan_tricks.cli", "fit"]
     for config in [*configs, overlay]:
         command += ["--config", str(config)]
@@ -173,8 +178,8 @@ def test_gradient_penalty_and_spectral_norm_match_one_process(tmp_path):
     ]
     # D without BatchNorm, as R1 recipes have it; G's BatchNorm synchronised.
     options = ("--model.discriminator.init_args.norm", "none", "--trainer.sync_batchnorm", "true")
-    one = fit(tmp_path, "one", [DIGITS], 1, 32, *options, callbacks=tricks)
-    two = fit(tmp_path, "two", [DIGITS], 2, 32, *options, callbacks=tricks)
+    one = fit(tmp_path, "one", [DIGITS], 1, 32, *options, tricks=tricks)
+    two = fit(tmp_path, "two", [DIGITS], 2, 32, *options, tricks=tricks)
     d_first, g_first = one[0]["first_gradients"]
     assert any("parametrizations" in name for name in d_first), "spectral norm is not on D"
     for rank_state in two:
@@ -217,11 +222,11 @@ def test_ema_replay_and_detectors_behave_alike_on_every_rank_and_write_once(tmp_
     settings["DiscriminatorOverpowering"] = {**quick, "window": 10}
     # An alarm every few steps, whatever the tricks make of the run: a threshold it crosses.
     settings["GradientPathology"] = {**quick, "exploding_above": 0.01, "vanishing_below": 0.0}
-    callbacks = [
-        *(
-            {"class_path": f"gan_tricks.monitors.{name}", "init_args": settings[name]}
-            for name in detectors
-        ),
+    watching = [
+        {"class_path": f"gan_tricks.monitors.{name}", "init_args": settings[name]}
+        for name in detectors
+    ]
+    tricks = [
         {"class_path": "gan_tricks.tricks.GeneratorEMA", "init_args": {"decay": 0.9}},
         {"class_path": "gan_tricks.tricks.ExperienceReplay", "init_args": {"capacity": 200}},
         # Tricks whose state follows D's outputs: the same on every rank only if the ranks
@@ -229,9 +234,12 @@ def test_ema_replay_and_detectors_behave_alike_on_every_rank_and_write_once(tmp_
         {"class_path": "gan_tricks.tricks.LeCam"},
         {"class_path": "gan_tricks.tricks.AdaptiveAugment", "init_args": {"interval": 2}},
     ]
-    two = fit(tmp_path, "two", [high_lr], 2, 32, "--trainer.max_steps", "40", callbacks=callbacks)
+    two = fit(
+        tmp_path, "two", [high_lr], 2, 32, "--trainer.max_steps", "40",
+        tricks=tricks, detectors=watching,
+    )  # fmt: skip
     assert_ranks_identical(two, keys=("generator", "discriminator", "generator_ema"))
-    rank0, rank1 = (state["callbacks"] for state in two)
+    rank0, rank1 = (state["engine"] for state in two)
     # Each rank replays its own fakes, on the same schedule: buffers of equal size, not copies.
     replay0, replay1 = rank0["ExperienceReplay"]["buffer"], rank1["ExperienceReplay"]["buffer"]
     assert replay0["seen"] == replay1["seen"] > 0
@@ -256,9 +264,9 @@ def test_resumed_two_process_run_repeats_the_uninterrupted_one(tmp_path):
             "init_args": {"sigma": 0.2, "schedule": "constant"},
         }
     ]
-    whole = fit(tmp_path, "whole", [DIGITS], 2, 32, callbacks=noise)
-    fit(tmp_path, "parts", [DIGITS], 2, 32, "--trainer.max_steps", "4", callbacks=noise)
-    resumed = fit(tmp_path, "parts", [DIGITS], 2, 32, "--ckpt_path", "last", callbacks=noise)
+    whole = fit(tmp_path, "whole", [DIGITS], 2, 32, tricks=noise)
+    fit(tmp_path, "parts", [DIGITS], 2, 32, "--trainer.max_steps", "4", tricks=noise)
+    resumed = fit(tmp_path, "parts", [DIGITS], 2, 32, "--ckpt_path", "last", tricks=noise)
     assert resumed[0]["global_step"] == STEPS
     for got, expected in zip(resumed, whole):
         for key in ("generator", "discriminator"):

@@ -9,9 +9,9 @@ from gan_tricks import run
 from gan_tricks.data.digits import Digits, StackedDigits
 from gan_tricks.data.toy2d import Toy2D
 from gan_tricks.functional.latent import Latent
+from gan_tricks.lightning import GANModule
 from gan_tricks.metrics.digits import stacked_digits_metrics
 from gan_tricks.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan_tricks.module import GANModule
 from gan_tricks.run import evaluate_samples
 
 DIGIT_KEYS = {"modes_covered", "num_modes", "reverse_kl", "num_samples", "unreadable"}

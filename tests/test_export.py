@@ -19,9 +19,9 @@ G_CONFIG = {
 @pytest.fixture(scope="module")
 def trained():
     """A tiny digits GAN with spectral norm on G (a parametrization) and G's moving average."""
-    module = tiny_image_gan_module()
     tricks = [SpectralNorm(discriminator=True, generator=True), GeneratorEMA(decay=0.9)]
-    fit_briefly(module, 5, tricks, data=Digits(image_size=8, batch_size=16))
+    module = tiny_image_gan_module(tricks=tricks)
+    fit_briefly(module, 5, data=Digits(image_size=8, batch_size=16))
     return module.eval()
 
 

@@ -102,8 +102,8 @@ def test_shell_block_runs(code, sandbox):
 @pytest.mark.parametrize("code", blocks("yaml"), ids=block_id)
 def test_yaml_block_is_a_valid_overlay(code, tmp_path, capsys):
     content = yaml.safe_load(code)
-    if isinstance(content, list):  # a fragment of a callbacks list
-        content = {"trainer": {"callbacks+": content}}
+    if isinstance(content, list):  # a fragment of a detectors list
+        content = {"model": {"detectors+": content}}
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(yaml.safe_dump(content))
     with pytest.raises(SystemExit) as done:

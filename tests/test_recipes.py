@@ -13,14 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TRICK_RECIPES = sorted((ROOT / "recipes" / "tricks").glob("*.yaml"))
 
 
-def callback_classes(recipe: Path) -> set[str]:
+def trick_classes(recipe: Path) -> set[str]:
     config = yaml.safe_load(recipe.read_text())
-    callbacks = (config.get("trainer") or {}).get("callbacks") or []
-    return {c["class_path"].rsplit(".", 1)[-1] for c in callbacks}
+    tricks = (config.get("model") or {}).get("tricks") or []
+    return {c["class_path"].rsplit(".", 1)[-1] for c in tricks}
 
 
-def test_every_trick_callback_has_a_recipe():
-    used = set().union(*(callback_classes(recipe) for recipe in TRICK_RECIPES))
+def test_every_trick_has_a_recipe():
+    used = set().union(*(trick_classes(recipe) for recipe in TRICK_RECIPES))
     tricks = set(gan_tricks.tricks.__all__) - {"PHASES", "Trick"}
     assert tricks <= used, f"tricks without a recipe: {sorted(tricks - used)}"
 
@@ -62,11 +62,14 @@ def test_stacked_digits_overlay_switches_its_trick_on(overlay, tmp_path, monkeyp
     """Each overlay of the stacked-digits trick table merges into the base recipe and trains."""
     saved = fit_overlay(STACKED_DIGITS, overlay, tmp_path, monkeypatch)
     expected = yaml.safe_load(overlay.read_text())
-    # Overlays append to a recipe's callbacks (`callbacks+:`) instead of replacing them.
-    assert "callbacks" not in (expected.get("trainer") or {})
-    for callback in (expected.get("trainer") or {}).get("callbacks+") or []:
-        assert callback["class_path"] in {c["class_path"] for c in saved["trainer"]["callbacks"]}
-    for network, options in (expected.get("model") or {}).items():
+    # Overlays append to a recipe's tricks (`tricks+:`) instead of replacing them.
+    model = expected.get("model") or {}
+    assert "tricks" not in model
+    for trick in model.get("tricks+") or []:
+        assert trick["class_path"] in {c["class_path"] for c in saved["model"]["tricks"]}
+    for network, options in model.items():
+        if network == "tricks+":
+            continue
         if isinstance(options, dict):
             for key, value in options["init_args"].items():
                 assert saved["model"][network]["init_args"][key] == value
@@ -85,9 +88,10 @@ def test_each_part_of_the_stacked_digits_recipe_can_be_taken_out(overlay, tmp_pa
     saved = fit_overlay(STACKED_DIGITS_TRICKS, overlay, tmp_path, monkeypatch)
     recipe = yaml.safe_load(STACKED_DIGITS_TRICKS.read_text())
     expected = yaml.safe_load(overlay.read_text())
-    callbacks = (expected.get("trainer") or {}).get("callbacks", recipe["trainer"]["callbacks"])
-    assert saved["trainer"]["callbacks"] == callbacks  # [] takes packing out
-    changed = {**(expected.get("model") or {}), "data": expected.get("data")}
+    model = dict(expected.get("model") or {})
+    tricks = model.pop("tricks", recipe["model"]["tricks"])
+    assert saved["model"]["tricks"] == tricks  # [] takes packing out
+    changed = {**model, "data": expected.get("data")}
     saved_parts = {**saved["model"], "data": saved["data"]}
     for part, options in changed.items():
         if options is None:  # no_decay: the schedulers are gone

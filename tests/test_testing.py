@@ -26,7 +26,7 @@ def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 class ShiftReal(Trick):
     """Adds 1 to every real sample D sees."""
 
-    def transform_real(self, module, real, phase):
+    def transform_real(self, ctx, real):
         return real + 1
 
 
@@ -59,13 +59,13 @@ def test_random_points_are_full_batches():
 
 def test_a_brief_fit_takes_its_steps_quietly_and_records_every_iteration():
     history, recorder = SignalHistory(), BatchRecorder()
-    module = tiny_gan_module(n_critic=2)
-    trainer = fit_briefly(module, 3, callbacks=[history, recorder], batch_size=8)
+    module = tiny_gan_module(n_critic=2, tricks=[recorder])
+    trainer = fit_briefly(module, 3, callbacks=[history], batch_size=8)
     assert trainer.global_step == 3
     assert trainer.logger is None and trainer.checkpoint_callback is None
     assert len(history.rows) == 3 and history.series("d_steps") == [2.0, 2.0, 2.0]
-    assert history.rows[-1].keys() == module.signals.keys()
-    assert history.series("g_loss")[-1] == module.signals["g_loss"].item()
+    assert history.rows[-1].keys() == module.signals.as_dict().keys()
+    assert history.series("g_loss")[-1] == float(module.signals.g_loss)
     per_iteration = [("d", "real"), ("d", "fake")] * 2 + [("g", "fake")]
     assert [(seen.step, seen.phase, seen.side) for seen in recorder.batches] == [
         (step, phase, side) for step in range(3) for phase, side in per_iteration
@@ -76,7 +76,7 @@ def test_a_brief_fit_takes_its_steps_quietly_and_records_every_iteration():
 
 def test_recorders_on_either_side_of_a_trick_show_what_it_changed():
     before, after = BatchRecorder(order=-1), BatchRecorder(order=1)
-    fit_briefly(tiny_gan_module(), 2, callbacks=[after, ShiftReal(), before])  # listed backwards
+    fit_briefly(tiny_gan_module(tricks=[after, ShiftReal(), before]), 2)  # listed backwards
     for clean, shifted in zip(before.batches, after.batches):
         expected = clean.batch + 1 if clean.side == "real" else clean.batch
         assert shifted[:3] == clean[:3] and torch.equal(shifted.batch, expected)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from gan_tricks.errors import ConfigError
 
@@ -47,9 +48,11 @@ def ema_update(ema_model: nn.Module, model: nn.Module, decay: float) -> None:
     ema_params = [p for _, p in ema_named if p.is_floating_point()]
     params = [p.detach() for _, p in named if p.is_floating_point()]
     if decay == 0.0:
-        torch._foreach_copy_(ema_params, params)
+        for ema_param, param in zip(ema_params, params):
+            ema_param.copy_(param)
     elif ema_params:
+        # torch's public EMA update: one fused lerp over all parameters,
         # lerp_(end, w) = self + w * (end - self) = decay * self + (1 - decay) * end.
-        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+        get_ema_multi_avg_fn(decay)(ema_params, params, None)
     for ema_buffer, buffer in zip(ema_model.buffers(), model.buffers()):
         ema_buffer.copy_(buffer)

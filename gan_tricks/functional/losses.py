@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,9 @@ from torch import Tensor
 from gan_tricks.errors import ConfigError
 
 Target = float | Tensor
+LossName = Literal[
+    "minimax", "nonsaturating", "wasserstein", "hinge", "least_squares", "relativistic_average"
+]
 
 
 def _bce(logits: Tensor, target: Target) -> Tensor:

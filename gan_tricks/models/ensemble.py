@@ -1,7 +1,7 @@
 """Several networks acting as one: an ensemble of discriminators, a mixture of generators.
 
 Both are the folklore's answers to mode collapse ("use several discriminators", "use several
-generators") and both plug into :class:`~gan_tricks.module.GANModule` unchanged:
+generators") and both plug into :class:`~gan_tricks.lightning.GANModule` unchanged:
 
 * :class:`DiscriminatorEnsemble` returns one logit column per member, (N, k). GANModule trains
   each column as its own discriminator on its own loss and combines G's k losses by

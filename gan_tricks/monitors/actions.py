@@ -12,12 +12,12 @@ from __future__ import annotations
 import copy
 from collections import deque
 from collections.abc import Callable
-from typing import Any
-
-import pytorch_lightning as pl
+from typing import TYPE_CHECKING, Any
 
 from gan_tricks.errors import ConfigError
-from gan_tricks.tricks import InstanceNoise, LabelSmoothing
+
+if TYPE_CHECKING:
+    from gan_tricks.engine.adversarial import GANEngine
 
 
 def _scale_learning_rate(optimizer, factor: float) -> tuple[float, float]:
@@ -29,54 +29,57 @@ def _scale_learning_rate(optimizer, factor: float) -> tuple[float, float]:
     return before, optimizer.param_groups[0]["lr"]
 
 
-def _scheduler_bases(trainer: pl.Trainer, optimizer, factor: float) -> None:
-    for config in trainer.lr_scheduler_configs:
-        if config.scheduler.optimizer is optimizer:
-            config.scheduler.base_lrs = [lr * factor for lr in config.scheduler.base_lrs]
+def _scheduler_bases(engine: GANEngine, optimizer, factor: float) -> None:
+    for scheduler in engine.schedulers:
+        if getattr(scheduler, "optimizer", None) is optimizer:
+            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
 
 
-def lower_d_lr(trainer: pl.Trainer, module: pl.LightningModule) -> str:
+def lower_d_lr(engine: GANEngine) -> str:
     """Halve D's learning rate (and its scheduler's base)."""
-    optimizer = trainer.optimizers[1]
-    before, after = _scale_learning_rate(optimizer, 0.5)
-    _scheduler_bases(trainer, optimizer, 0.5)
+    before, after = _scale_learning_rate(engine.d_optimizer, 0.5)
+    _scheduler_bases(engine, engine.d_optimizer, 0.5)
     return f"halved D's learning rate ({before:.3g} -> {after:.3g})"
 
 
-def lower_lrs(trainer: pl.Trainer, module: pl.LightningModule) -> str:
+def lower_lrs(engine: GANEngine) -> str:
     """Halve both learning rates (and their schedulers' bases)."""
     changes = []
-    for name, optimizer in zip(("G", "D"), trainer.optimizers, strict=False):
+    for name, optimizer in (("G", engine.g_optimizer), ("D", engine.d_optimizer)):
         before, after = _scale_learning_rate(optimizer, 0.5)
-        _scheduler_bases(trainer, optimizer, 0.5)
+        _scheduler_bases(engine, optimizer, 0.5)
         changes.append(f"{name} {before:.3g} -> {after:.3g}")
     return f"halved both learning rates ({', '.join(changes)})"
 
 
-def raise_instance_noise(trainer: pl.Trainer, module: pl.LightningModule) -> str:
+def raise_instance_noise(engine: GANEngine) -> str:
     """Double the instance noise of the run, or switch it on (sigma 0.1, annealed to 0 at the
     run's last iteration) when it has none."""
-    noise = next((c for c in trainer.callbacks if isinstance(c, InstanceNoise)), None)
+    from gan_tricks.tricks import InstanceNoise
+
+    noise = next((t for t in engine.tricks if isinstance(t, InstanceNoise)), None)
     if noise is not None:
         noise.boost(2.0)
         return f"doubled the instance noise (sigma now {noise.current_sigma:.3g})"
-    anneal = trainer.max_steps if trainer.max_steps > 0 else None
+    anneal = engine.max_steps if engine.max_steps else None
     schedule = "linear" if anneal else "constant"
     noise = InstanceNoise(sigma=0.1, anneal_steps=anneal, schedule=schedule)
-    noise.step = trainer.global_step
-    module.add_trick(noise)
+    noise.step = engine.iteration
+    engine.add_trick(noise)
     return f"switched instance noise on (sigma {noise.current_sigma:.3g}, {schedule})"
 
 
-def add_label_smoothing(trainer: pl.Trainer, module: pl.LightningModule) -> str:
+def add_label_smoothing(engine: GANEngine) -> str:
     """Switch one-sided label smoothing on (real targets 0.9), unless labels are smoothed."""
-    if any(isinstance(c, LabelSmoothing) for c in trainer.callbacks):
+    from gan_tricks.tricks import LabelSmoothing
+
+    if any(isinstance(t, LabelSmoothing) for t in engine.tricks):
         return "label smoothing was already on: nothing changed"
-    module.add_trick(LabelSmoothing(one_sided=True))
+    engine.add_trick(LabelSmoothing(one_sided=True))
     return "switched one-sided label smoothing on (real targets 0.9)"
 
 
-REMEDIES: dict[str, Callable[[pl.Trainer, pl.LightningModule], str]] = {
+REMEDIES: dict[str, Callable[[GANEngine], str]] = {
     "lower_d_lr": lower_d_lr,
     "lower_lrs": lower_lrs,
     "raise_instance_noise": raise_instance_noise,
@@ -100,23 +103,27 @@ class HealthySnapshots:
         self.every = every
         self.kept: deque[tuple[int, dict[str, Any]]] = deque(maxlen=2)
 
-    def maybe_take(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        step = trainer.global_step
+    def maybe_take(self, engine: GANEngine) -> None:
+        step = engine.iteration
         if step % self.every == 0 and (not self.kept or self.kept[-1][0] != step):
             state = {
-                "module": copy.deepcopy(module.state_dict()),
-                "optimizers": [copy.deepcopy(o.state_dict()) for o in trainer.optimizers],
+                "module": copy.deepcopy(engine.networks.state_dict()),
+                "optimizers": [copy.deepcopy(o.state_dict()) for o in _optimizers(engine)],
             }
             self.kept.append((step, state))
 
-    def restore(self, trainer: pl.Trainer, module: pl.LightningModule) -> int | None:
+    def restore(self, engine: GANEngine) -> int | None:
         """Load the older snapshot; the step it was taken at, or None if there is none."""
         if not self.kept:
             return None
         step, state = self.kept[0]
-        module.load_state_dict(state["module"])
-        for optimizer, saved in zip(trainer.optimizers, state["optimizers"], strict=True):
+        engine.networks.load_state_dict(state["module"])
+        for optimizer, saved in zip(_optimizers(engine), state["optimizers"], strict=True):
             optimizer.load_state_dict(saved)
         self.kept.clear()
         self.kept.append((step, state))
         return step
+
+
+def _optimizers(engine: GANEngine) -> list:
+    return [engine.g_optimizer, engine.d_optimizer]

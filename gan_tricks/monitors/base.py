@@ -1,11 +1,12 @@
-"""Failure detectors: callbacks that watch the step signals and raise alarms.
+"""Failure detectors: objects that watch the step signals and raise alarms.
 
-A detector is usable two ways. In a hand-written loop, call :meth:`Detector.observe` with the
-step and a dict of floats each iteration and act on the :class:`Alarm` it returns. In a
-Lightning run, add it to ``trainer.callbacks``: after every iteration it reads the signals the
-module recorded (``module.signals``, plus anything :meth:`Detector.measure` computes itself),
-and routes each alarm to the console, to ``alarms.jsonl`` in the run folder and to W&B (an
-alert and a summary entry), then takes its action (``warn`` or ``stop``).
+A detector works in any loop. Given to a :class:`~gan_tricks.engine.GANEngine` (or to the
+Lightning adapter's ``detectors``), it sees every iteration's signals plus what it measures
+itself from the step context (sample diversity, per-layer gradient norms), and the engine
+takes its action (``warn``, ``stop``, ``rollback``, ``remediate``) and routes each alarm to
+its handlers: the console, ``alarms.jsonl`` in the run folder, W&B. On its own,
+:meth:`Detector.observe` takes the step and a dict of floats and returns the
+:class:`Alarm`, if any.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ import logging
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-import pytorch_lightning as pl
-from pytorch_lightning.loggers import WandbLogger
-from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 
-from gan_tricks.distributed import average_values
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.actions import REMEDIES, HealthySnapshots, check_remedy
+
+if TYPE_CHECKING:
+    import torch
+
+    from gan_tricks.engine.adversarial import GANEngine
 
 ALARMS_FILE = "alarms.jsonl"
 ACTIONS = ("warn", "stop", "rollback", "remediate")
@@ -76,17 +79,18 @@ class Finding(NamedTuple):
     remedy: str | None = None  # when it differs from the detector's usual one
 
 
-class Detector(pl.Callback):
+class Detector:
     """Base class of the failure detectors.
 
     A subclass implements :meth:`check`, which sees each iteration's signals (a dict of
     floats), updates its window of history and returns a one-line diagnosis when the run is
-    failing. The base class handles the rest: the warm-up, the cooldown between two alarms of
-    the same detector, the checkpoint state, and routing each alarm.
+    failing, and names the signals it cannot work without in ``needs``. The base class
+    handles the rest: the warm-up, the cooldown between two alarms of the same detector, the
+    checkpoint state, and the actions.
 
     Args:
-        action: ``"warn"`` (report and go on), ``"stop"`` (report and end the fit after this
-            iteration, like ``EarlyStopping``), ``"rollback"`` (restore the weights and
+        action: ``"warn"`` (report and go on), ``"stop"`` (report and end training after this
+            iteration: the engine's ``should_stop``), ``"rollback"`` (restore the weights and
             optimizer states of a healthy moment, at least ``rollback_every`` iterations back,
             and go on) or ``"remediate"`` (apply ``remedy``, a name from
             ``gan_tricks.monitors.actions.REMEDIES``, and go on).
@@ -101,6 +105,10 @@ class Detector(pl.Callback):
 
     remedy: ClassVar[str] = ""
     severity: ClassVar[str] = "warning"
+    # The signals ``check`` cannot work without (names of ``gan_tricks.engine.SIGNALS``).
+    needs: ClassVar[tuple[str, ...]] = ()
+    # Whether the engine computes both gradient norms on every step for this detector.
+    reads_gradient_norms: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -124,8 +132,8 @@ class Detector(pl.Callback):
         self.remedy_name = remedy
         self.snapshots = HealthySnapshots(rollback_every) if action == "rollback" else None
         self.alarms: list[Alarm] = []
-        self.real_batch: Tensor | None = None  # this iteration's, for detectors that compare
         self._last_alarm_step: int | None = None
+        self._inputs_checked = False
 
     @property
     def name(self) -> str:
@@ -137,12 +145,27 @@ class Detector(pl.Callback):
         ``(message, signals)`` pair) when the run is failing, else None."""
         raise NotImplementedError
 
+    def check_inputs(self, signals: Mapping[str, float]) -> None:
+        """Raise ``ConfigError`` (one sentence) when ``signals`` lack what ``needs`` names."""
+        missing = [name for name in self.needs if name not in signals]
+        if missing:
+            given = ", ".join(sorted(signals)) or "none"
+            raise ConfigError(
+                f"{self.name} needs the signals {', '.join(self.needs)} but got no "
+                f"{', '.join(missing)} (given: {given}); pass them to observe()/report(), "
+                "D's outputs as logits."
+            )
+
     def observe(self, step: int, signals: Mapping[str, float]) -> Alarm | None:
         """Feed one iteration's signals; the alarm, if this step raises one.
 
-        This is the whole detector for a hand-written loop: call it after every iteration
-        with plain floats (``{"d_loss": 0.01, "d_real": 6.2, ...}``).
+        ``step`` is the iterations done; ``signals`` plain floats such as
+        ``{"d_loss": 0.01, "d_real": 6.2, "d_fake": -5.9}`` (D's outputs as logits). The
+        first call checks that the signals this detector needs are there.
         """
+        if not self._inputs_checked:
+            self.check_inputs(signals)
+            self._inputs_checked = True
         finding = self.check(step, signals)
         if finding is None or step < self.warmup:
             return None
@@ -152,79 +175,60 @@ class Detector(pl.Callback):
         remedy = remedy or self.remedy
         if remedy:
             message = f"{message} Try: {remedy}"
-        alarm = Alarm(step, self.name, self.severity, message, triggered, remedy)
+        action = self.action if self.action in ("warn", "stop") else f"{self.action} (pending)"
+        alarm = Alarm(step, self.name, self.severity, message, triggered, remedy, action)
         self._last_alarm_step = step
         self.alarms.append(alarm)
         return alarm
 
-    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        """This iteration's signals: the module's, as floats. Detectors that compute more
-        (per-layer gradient norms, sample diversity) extend it."""
-        return dict(_as_floats(getattr(module, "signals", {})))
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
+        """What this detector computes itself from the step context beyond ``signals``
+        (per-layer gradient norms, sample diversity); none by default."""
+        return {}
 
-    # ------------------------------------------------------------------ Lightning
-    def fake_and_real(
-        self, trainer: pl.Trainer, module: pl.LightningModule, every: int
-    ) -> tuple[Tensor, Tensor] | None:
+    def before_optimizer_step(self, ctx: StepContext, optimizer: torch.optim.Optimizer) -> None:
+        """Called before each optimizer step, gradients in place (a guard may drop them)."""
+
+    def fake_and_real(self, ctx: StepContext, every: int) -> tuple[Tensor, Tensor] | None:
         """G's raw batch of this iteration's G step and the real batch, every ``every``
-        iterations (None on other iterations, or before both exist)."""
-        fake = getattr(module, "g_fake", None)
-        if trainer.global_step % every or fake is None or self.real_batch is None:
+        iterations (None on other iterations, or when the loop gave neither)."""
+        if (ctx.step + 1) % every or ctx.g_output is None or ctx.real_batch is None:
             return None
-        return fake, self.real_batch
+        return ctx.g_output, ctx.real_batch
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.real_batch = batch[0] if isinstance(batch, list | tuple) else batch
-        signals = self.measure(trainer, pl_module)
-        if trainer.world_size > 1:
-            # The module's signals are already global means; what this detector measured on
-            # its rank's batch (diversity, overfitting) is averaged, so every rank raises the
-            # same alarms and takes the same action (a stop or a rollback on one rank alone
-            # would leave the others waiting).
-            module_signals = getattr(pl_module, "signals", {})
-            own = {k: v for k, v in signals.items() if k not in module_signals}
-            signals = {**signals, **average_values(own)}
-        self._log_own_signals(pl_module, signals)
-        alarm = self.observe(trainer.global_step, signals)
-        if alarm is None:
-            if self.snapshots is not None and self._quiet_for(trainer.global_step):
-                self.snapshots.maybe_take(trainer, pl_module)
+    def warn_no_samples(self, ctx: StepContext, every: int, instead: str) -> None:
+        """Say once, on the console, that a checking iteration came without the batches this
+        detector reads (a loop's ``engine.report`` without ``real`` and ``fake``) nor the
+        values it would compute from them (``instead``): such iterations check nothing."""
+        if (ctx.step + 1) % every or getattr(self, "_warned_no_samples", False):
             return
-        alarm = replace(alarm, action=self.act(trainer, pl_module))
-        self.alarms[-1] = alarm
-        self.report(trainer, alarm)
+        self._warned_no_samples = True
+        console.warning(
+            f"{self.name} got no samples at step {ctx.step + 1}: pass real= and fake= (G's raw "
+            f"output) to engine.report, or report {instead} yourself; until then it checks "
+            "nothing."
+        )
 
-    def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> str:
+    # ------------------------------------------------------------------ the actions
+    def act(self, engine: GANEngine) -> str:
         """Take the detector's action on an alarm; what was done, in words."""
         if self.action == "stop":
-            trainer.should_stop = True
+            engine.should_stop = True
             return "stop"
         if self.action == "remediate":
-            return "remediate: " + REMEDIES[self.remedy_name](trainer, module)
+            return "remediate: " + REMEDIES[self.remedy_name](engine)
         if self.action == "rollback":
-            step = self.snapshots.restore(trainer, module)
+            step = self.snapshots.restore(engine)
             if step is None:
                 return "rollback: no healthy state kept yet, nothing restored"
             self.reset_history()
             return f"rollback: restored the weights and optimizer states of step {step}"
         return "warn"
 
-    def _quiet_for(self, step: int) -> bool:
-        # A state is healthy when no alarm came within a cooldown: the window that led to the
-        # last alarm may have started going wrong well before it.
+    def quiet_for(self, step: int) -> bool:
+        """Whether no alarm came within a cooldown: the window that led to the last alarm may
+        have started going wrong well before it, so only then is a state healthy."""
         return self._last_alarm_step is None or step - self._last_alarm_step >= self.cooldown
-
-    def _log_own_signals(self, module: pl.LightningModule, signals: Mapping[str, float]) -> None:
-        # What the detector computed beyond the module's signals (per-layer gradient norms,
-        # diversity) goes to the loggers as monitor/<name>, on the module's logging steps.
-        own = {k: v for k, v in signals.items() if k not in getattr(module, "signals", {})}
-        logs_this_step = getattr(module, "_logs_this_step", lambda: True)
-        if own and logs_this_step():
-            module.log_dict({f"monitor/{k}": v for k, v in own.items()}, on_step=True)
-
-    def report(self, trainer: pl.Trainer, alarm: Alarm) -> None:
-        """Send an alarm to the console, ``alarms.jsonl`` and W&B."""
-        report_alarm(trainer, alarm)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -261,58 +265,42 @@ class Detector(pl.Callback):
         self.load_history_state({name: [] for name in self.history_state()})
 
 
-# The last signals dict seen and its floats. Holding the dict itself (not its id) means a new
-# dict can never be taken for it.
-_last_floats: tuple[Mapping[str, Any] | None, dict[str, float]] = (None, {})
+# Under these losses D's loss is a cross-entropy of sigmoid(logit), so a reported D loss says
+# whether d_real / d_fake were logits or probabilities.
+_SIGMOID_LOSSES = ("nonsaturating", "minimax")
+# Steps in a row that must fit probabilities better before the run is told.
+_PROBABILITY_STEPS = 3
 
 
-def _as_floats(signals: Mapping[str, Any]) -> dict[str, float]:
-    """The step's signals as floats, converted once per step for all detectors: the module
-    sets a new dict each iteration (each ``float`` of a CUDA tensor is a device sync)."""
-    global _last_floats
-    if _last_floats[0] is not signals:
-        _last_floats = (signals, {name: float(value) for name, value in signals.items()})
-    return _last_floats[1]
+def check_logits(signals: Mapping[str, float], loss: str, probability_like: int) -> int:
+    """Raise ``ConfigError`` when ``d_real`` / ``d_fake`` look like D's probabilities rather
+    than its logits for ``_PROBABILITY_STEPS`` reports in a row; returns the new count.
+
+    Under a sigmoid cross-entropy loss, D's loss is about softplus(-d_real) + softplus(d_fake)
+    for logits and -log(d_real) - log(1 - d_fake) for probabilities (exactly so for a batch of
+    one; Jensen's gap otherwise); whichever is closer to the reported ``d_loss`` says which.
+    """
+    if loss not in _SIGMOID_LOSSES or not {"d_loss", "d_real", "d_fake"} <= signals.keys():
+        return 0
+    d_loss, real, fake = (float(signals[k]) for k in ("d_loss", "d_real", "d_fake"))
+    if not (0.0 < real < 1.0 and 0.0 < fake < 1.0 and math.isfinite(d_loss)):
+        return 0
+    as_logits = _softplus(-real) + _softplus(fake)
+    as_probabilities = -math.log(real) - math.log(1.0 - fake)
+    if abs(d_loss - as_probabilities) >= abs(d_loss - as_logits):
+        return 0
+    probability_like += 1
+    if probability_like >= _PROBABILITY_STEPS:
+        raise ConfigError(
+            f"d_real ({real:.3g}) and d_fake ({fake:.3g}) look like D's probabilities, not its "
+            f"logits (D's loss {d_loss:.3g} fits -log D(x) - log(1 - D(G(z)))); report the "
+            "mean logits, before the sigmoid."
+        )
+    return probability_like
 
 
-def alarm_count(trainer: pl.Trainer) -> int:
-    """Alarms raised so far by every detector of the run."""
-    return sum(len(c.alarms) for c in trainer.callbacks if isinstance(c, Detector))
-
-
-@rank_zero_only
-def report_alarm(trainer: pl.Trainer, alarm: Alarm) -> None:
-    line = alarm.line()
-    progress_bar = trainer.progress_bar_callback
-    if progress_bar is not None and progress_bar.is_enabled:
-        progress_bar.print(line)  # above the bar, not through it
-    else:
-        console.warning(line)
-    if progress_bar is not None:
-        trainer.progress_bar_metrics["alarms"] = alarm_count(trainer)
-    run_dir = Path(trainer.default_root_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ALARMS_FILE, "a") as handle:
-        handle.write(alarm.to_json() + "\n")
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            _send_to_wandb(logger.experiment, alarm)
-
-
-def _send_to_wandb(run, alarm: Alarm) -> None:
-    import wandb
-
-    level = wandb.AlertLevel.ERROR if alarm.severity == "error" else wandb.AlertLevel.WARN
-    run.alert(title=f"{alarm.detector} at step {alarm.step}", text=alarm.message, level=level)
-    alarms = dict(run.summary.get("alarms", {}) or {})
-    alarms[alarm.detector] = {
-        "step": alarm.step,
-        "severity": alarm.severity,
-        "message": alarm.message,
-        "action": alarm.action,
-    }
-    run.summary["alarms"] = alarms
-    run.summary["alarm_count"] = int(run.summary.get("alarm_count", 0) or 0) + 1
+def _softplus(x: float) -> float:
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 def read_alarms(run_dir: str | Path) -> list[Alarm]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Detector
 
@@ -38,13 +38,18 @@ def diversity_signals(fake: Tensor, real: Tensor, duplicate_scale: float = 0.1) 
 class ModeCollapse(Detector):
     """G's samples have become much less diverse than the real data.
 
-    Every ``every`` iterations it compares the fakes of the last G step (``module.g_fake``,
+    Every ``every`` iterations it compares the fakes of the last G step (``ctx.g_output``,
     no extra forward pass) with the real batch of the same iteration, through
     :func:`diversity_signals`, and raises an alarm when, on ``patience`` consecutive checks,
     the diversity ratio is under ``min_ratio`` or the near-duplicate rate over
     ``max_duplicates``. Pixel-space distances catch a G that repeats a few samples (the
     collapse of the folklore); a G that covers a few modes with variety inside each shows
     later, in the mode counts of ``gan-tricks evaluate``.
+
+    A loop that keeps its own step passes both batches to ``engine.report(..., real=...,
+    fake=...)`` (G's raw output), or reports ``diversity_ratio`` and ``duplicate_rate`` from
+    :func:`diversity_signals` itself; an iteration with neither is not a check (the first
+    such checking iteration logs a warning saying so).
 
     The warm-up is 500 iterations: a freshly initialised G maps every z to much the same
     output, and a healthy DCGAN on stacked digits needs 300-350 iterations to pass 0.4
@@ -87,12 +92,13 @@ class ModeCollapse(Detector):
         self.patience = patience
         self.collapsed: deque[int] = deque(maxlen=patience)
 
-    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        signals = super().measure(trainer, module)
-        batches = self.fake_and_real(trainer, module, self.every)
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
+        batches = self.fake_and_real(ctx, self.every)
         if batches is not None:
-            signals.update(diversity_signals(*batches))
-        return signals
+            return diversity_signals(*batches)
+        if "diversity_ratio" not in signals:
+            self.warn_no_samples(ctx, self.every, "diversity_ratio and duplicate_rate")
+        return {}
 
     def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
         if "diversity_ratio" not in signals:

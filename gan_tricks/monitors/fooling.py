@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Detector, Finding
 
@@ -41,7 +41,7 @@ class GeneratorFoolingWithGarbage(Detector):
 
     G winning is good news only if its samples improve. Over the last ``window`` steps this
     detector fits a line to G's loss and follows the :func:`moment_gap` between G's batch and
-    the real batch (measured every ``every`` steps, from ``module.g_fake``). It raises an alarm
+    the real batch (measured every ``every`` steps, from ``ctx.g_output``). It raises an alarm
     when, in the window's last quarter, even the closest batch was far from the data (a gap
     over ``max_gap``: the healthy runs of the failure zoo stay under 0.4, the failing ones over
     1) and no closer than in the window's first quarter by ``min_improvement``, while either
@@ -50,12 +50,14 @@ class GeneratorFoolingWithGarbage(Detector):
     second case is a weak or frozen D that G fooled early, whose loss has nothing left to
     fall. (Without the distance test, a healthy DCGAN on the digits raised it: G's loss falls
     there in D's sawtooth while its samples, already close, get no closer.) D's loss rising
-    over the window is reported with it. In a hand-written loop, feed :meth:`observe`
-    ``g_loss`` (and ``d_real``, ``d_fake``) every step and ``moment_gap`` whenever you
-    measure it.
+    over the window is reported with it. In a hand-written loop, report ``g_loss`` (and
+    ``d_loss``, ``d_real``, ``d_fake``) every step and either pass the batches to
+    ``engine.report(..., real=..., fake=...)`` or report ``moment_gap`` whenever you measure
+    it (to :meth:`observe` directly, only the latter).
     """
 
     severity = "warning"
+    needs = ("g_loss",)
     remedy = (
         "D is being fooled rather than beaten: give D more capacity or steps (NCritic), "
         "lower G's learning rate (TTUR), and check D's inputs (real and fake normalised alike)."
@@ -103,12 +105,13 @@ class GeneratorFoolingWithGarbage(Detector):
         self.d_margins: deque[float] = deque(maxlen=window)  # d_real - d_fake, in logits
         self.gaps: deque[float] = deque(maxlen=max(window // every, 2))
 
-    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        signals = super().measure(trainer, module)
-        batches = self.fake_and_real(trainer, module, self.every)
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
+        batches = self.fake_and_real(ctx, self.every)
         if batches is not None:
-            signals["moment_gap"] = moment_gap(*batches)
-        return signals
+            return {"moment_gap": moment_gap(*batches)}
+        if "moment_gap" not in signals:
+            self.warn_no_samples(ctx, self.every, "moment_gap")
+        return {}
 
     def check(self, step: int, signals: Mapping[str, float]) -> Finding | None:
         self.g_losses.append(signals["g_loss"])

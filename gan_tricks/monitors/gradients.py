@@ -7,10 +7,10 @@ from collections import deque
 from collections.abc import Mapping
 from typing import ClassVar
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Detector, Finding, probability
 
@@ -22,8 +22,8 @@ def layer_gradient_norms(network: nn.Module) -> dict[str, float]:
     named = [(name, p.grad) for name, p in network.named_parameters() if p.grad is not None]
     if not named:
         return {}
-    norms = torch._foreach_norm([grad.detach() for _, grad in named])
-    return dict(zip((name for name, _ in named), torch.stack(norms).tolist(), strict=True))
+    norms = torch.stack([torch.linalg.vector_norm(grad.detach()) for _, grad in named])
+    return dict(zip((name for name, _ in named), norms.tolist(), strict=True))
 
 
 class GradientPathology(Detector):
@@ -44,13 +44,18 @@ class GradientPathology(Detector):
 
     ``exploding_above`` defaults to 1,000, not the folklore's 100: a healthy DCGAN's first
     convolution in D reaches 850 on the digits, while the exploding learning rate of the
-    failure zoo puts D's layers in the thousands within 20 steps. In a hand-written loop, feed
-    :meth:`observe` the signals ``{g,d}_grad_norm`` and ``{g,d}_grad_max_layer`` yourself (see
-    :func:`layer_gradient_norms`), ``d_fake``, and give ``loss``.
+    failure zoo puts D's layers in the thousands within 20 steps. It needs both total norms,
+    ``g_grad_norm`` and ``d_grad_norm`` (the engine computes them on every step for it). A loop
+    that keeps its own step reports them (and ``d_fake``) to ``engine.report``, which measures
+    the layers on the networks the engine holds, or feeds :meth:`observe` the
+    ``{g,d}_grad_max_layer`` values too (see :func:`layer_gradient_norms`) and gives ``loss``.
 
     Args:
-        loss: the GAN loss's name; None reads it from the module (``module.loss.name``).
+        loss: the GAN loss's name; None reads the engine's (``ctx.loss.name``) at the first
+            iteration.
     """
+
+    needs = ("g_grad_norm", "d_grad_norm")
 
     remedies: ClassVar[dict[str, str]] = {
         "exploding": "lower the learning rate, add a gradient penalty or spectral norm, or clip "
@@ -101,28 +106,27 @@ class GradientPathology(Detector):
         self.vanishing: deque[str] = deque(maxlen=patience)
         self._worst_layer: dict[str, str] = {}  # per network, the layer with the largest norm
 
-    # The module then records its total gradient norms on every step (not only when logging).
+    # The engine then computes both total gradient norms on every step (not only when logging).
     reads_gradient_norms = True
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
         if self.loss is None:
-            self.loss = getattr(getattr(pl_module, "loss", None), "name", None)
-
-    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        signals = super().measure(trainer, module)
-        logs_this_step = getattr(module, "_logs_this_step", lambda: True)()
+            self.loss = getattr(ctx.loss, "name", None)
+        measured: dict[str, float] = {}
         for network, prefix in zip(NETWORKS, ("g", "d"), strict=True):
             total = signals.get(f"{prefix}_grad_norm")
             # No layer's norm exceeds the total's, so below the limit the layers need no look
             # (except on logging steps, where the largest is logged).
-            if total is not None and total <= self.exploding_above and not logs_this_step:
+            if total is not None and total <= self.exploding_above and not ctx.logging_step:
                 continue
-            norms = layer_gradient_norms(getattr(module, network))
+            if f"{prefix}_grad_max_layer" in signals:  # the loop measured it itself
+                continue
+            norms = layer_gradient_norms(getattr(ctx, network))
             if norms:
                 worst = max(norms, key=norms.get)
-                signals[f"{prefix}_grad_max_layer"] = norms[worst]
+                measured[f"{prefix}_grad_max_layer"] = norms[worst]
                 self._worst_layer[prefix] = worst
-        return signals
+        return measured
 
     def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
         exploding = []

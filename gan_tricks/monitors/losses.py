@@ -6,36 +6,44 @@ import math
 import statistics
 from collections import deque
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import pytorch_lightning as pl
 import torch
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.guards import drop_nonfinite_gradients
 from gan_tricks.monitors.base import Detector, probability
+
+if TYPE_CHECKING:
+    from gan_tricks.engine.adversarial import GANEngine
 
 
 class NonFinite(Detector):
     """NaN or Inf in a loss, a gradient norm or the weights, caught in the step it happens.
 
     Every signal of the step is checked (losses, penalties, both gradient norms, so a NaN
-    gradient shows the step it appears), and in a Lightning run so are the weights of G and D
-    every ``weights_every`` iterations. Such a run does not recover: the default action stops
-    it, and the default warm-up is 0.
+    gradient shows the step it appears), and under an engine (``GANEngine``, or the Lightning
+    adapter's) so are the weights of G and D every ``weights_every`` iterations. Such a run
+    does not recover: the default action stops it, and the default warm-up is 0.
 
-    In a Lightning run it also guards the weights, whatever its action: an optimizer step
-    whose gradients hold a NaN or an Inf (a NaN loss gives NaN gradients) is skipped, as AMP's
-    gradient scaler skips an overflowing step. Its gradients are dropped before the optimizer
-    reads them, so neither the weights nor Adam's moments see them. The alarm's action says how
-    many updates were skipped; ``stop`` then ends the run with healthy weights, ``warn`` goes on
-    skipping, ``rollback`` restores a healthy state (the remedy for weights that are already
-    non-finite, which no skipping can mend). :class:`~gan_tricks.checkpointing.AtomicCheckpointIO`
-    never writes non-finite weights to disk.
+    When the engine runs the step (``engine.step``, or a ``GANModule`` fit) it also guards the
+    weights, whatever its action: an optimizer step whose gradients hold a NaN or an Inf (a
+    NaN loss gives NaN gradients) is skipped, as AMP's gradient scaler skips an overflowing
+    step. Its gradients are dropped before the optimizer reads them, so neither the weights nor
+    Adam's moments see them. The alarm's action says how many updates were skipped; ``stop``
+    then ends the run with healthy weights, ``warn`` goes on skipping, ``rollback`` restores a
+    healthy state (the remedy for weights that are already non-finite, which no skipping can
+    mend). :class:`~gan_tricks.checkpointing.AtomicCheckpointIO` never writes non-finite
+    weights to disk. A loop that steps its own optimizers and calls ``engine.report`` gets the
+    guard by calling :meth:`before_optimizer_step` (or
+    :func:`~gan_tricks.functional.guards.drop_nonfinite_gradients`) before each step.
 
     Args:
-        weights_every: how often to check every weight (0: never); a fused norm over all
-            parameters. Weights turn NaN through a NaN gradient, which the gradient norms show
-            in the step it happens, so this is a backstop.
+        weights_every: how often to check every weight (0: never); the sum of the
+            parameters' norms, one device sync per network. Weights turn NaN through a NaN
+            gradient, which the gradient norms show in the step it happens, so this is a
+            backstop.
     """
 
     severity = "error"
@@ -66,12 +74,12 @@ class NonFinite(Detector):
         self.weights_every = weights_every
         self.skipped_updates = 0
 
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+    def before_optimizer_step(self, ctx: StepContext, optimizer: torch.optim.Optimizer) -> None:
         if drop_nonfinite_gradients(optimizer):
             self.skipped_updates += 1
 
-    def act(self, trainer: pl.Trainer, module: pl.LightningModule) -> str:
-        action = super().act(trainer, module)
+    def act(self, engine: GANEngine) -> str:
+        action = super().act(engine)
         return f"{action} ({self.skipped_updates} non-finite updates skipped so far)"
 
     def state_dict(self) -> dict:
@@ -88,15 +96,20 @@ class NonFinite(Detector):
         names = ", ".join(sorted(bad))
         return f"{names} became non-finite at step {step}.", bad
 
-    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        signals = super().measure(trainer, module)
-        if self.weights_every and trainer.global_step % self.weights_every == 0:
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
+        measured: dict[str, float] = {}
+        # ctx.step + 1: the iterations done once this one is (what observe is given).
+        if self.weights_every and (ctx.step + 1) % self.weights_every == 0:
             for network in ("generator", "discriminator"):
-                params = [p.detach() for p in getattr(module, network).parameters()]
-                # The norm of a tensor holding a NaN or Inf is itself NaN or Inf.
-                norms = torch._foreach_norm(params)
-                signals[f"{network}_weight_norm"] = float(torch.stack(norms).sum())
-        return signals
+                measured[f"{network}_weight_norm"] = weight_norm(getattr(ctx, network))
+        return measured
+
+
+def weight_norm(network: torch.nn.Module) -> float:
+    """The sum of the L2 norms of ``network``'s parameters: NaN or Inf as soon as one weight
+    is (0 for a network without parameters)."""
+    norms = [torch.linalg.vector_norm(p.detach()) for p in network.parameters()]
+    return float(torch.stack(norms).sum()) if norms else 0.0
 
 
 class DiscriminatorOverpowering(Detector):
@@ -114,6 +127,7 @@ class DiscriminatorOverpowering(Detector):
     """
 
     severity = "error"
+    needs = ("d_loss", "d_real", "d_fake")
     remedy = (
         "weaken D or help G: label smoothing, instance noise, DiffAugment, R1 or spectral norm "
         "on D, a lower D learning rate (TTUR), fewer D steps."
@@ -146,14 +160,17 @@ class DiscriminatorOverpowering(Detector):
         self.loss_below = loss_below
         self.saturation = saturation
         self.overpowered: deque[int] = deque(maxlen=window)
+        self._loss_checked = False
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        loss = getattr(getattr(pl_module, "loss", None), "name", "")
-        if loss == "wasserstein":
-            raise ConfigError(
-                "DiscriminatorOverpowering reads D's loss going to 0, which a Wasserstein "
-                "critic's loss never does; drop it from this run."
-            )
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
+        if not self._loss_checked:  # the run's first iteration
+            self._loss_checked = True
+            if getattr(ctx.loss, "name", "") == "wasserstein":
+                raise ConfigError(
+                    "DiscriminatorOverpowering reads D's loss going to 0, which a Wasserstein "
+                    "critic's loss never does; drop it from this run."
+                )
+        return {}
 
     def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
         p_real, p_fake = probability(signals["d_real"]), probability(signals["d_fake"])
@@ -190,6 +207,7 @@ class LossOscillation(Detector):
     1.5.
     """
 
+    needs = ("d_loss",)
     remedy = (
         "lower both learning rates or Adam's beta1 (0.5 or 0), add a gradient penalty (R1) or "
         "spectral norm to D, or use TTUR."

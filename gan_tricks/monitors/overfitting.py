@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Detector, Finding
 
@@ -25,11 +25,16 @@ class DiscriminatorOverfitting(Detector):
     training set it drifts toward 1 as D memorises it, while on held-out images D's outputs
     fall, and G's samples then degrade. Every ``every`` iterations this detector reads
     ``r_train`` on the iteration's real batch and ``r_heldout`` on ``samples`` held-out real
-    images (``datamodule.heldout_samples``: set ``data.init_args.holdout`` on the digit data),
-    both through :meth:`GANModule.judge` (no augmentation, D in eval mode), and raises an
-    alarm when on ``patience`` consecutive checks ``r_train`` is at least ``min_r_train`` and
-    exceeds ``r_heldout`` by ``min_gap`` or more. In a hand-written loop, feed :meth:`observe`
-    ``{"r_train": ..., "r_heldout": ...}`` from :func:`sign_mean`.
+    images (the run's data, ``ctx.data.heldout_samples(n, seed)``: set
+    ``data.init_args.holdout`` on the digit data), both through the engine's ``judge`` (no
+    augmentation, D in eval mode), and raises an alarm when on ``patience`` consecutive checks
+    ``r_train`` is at least ``min_r_train`` and exceeds ``r_heldout`` by ``min_gap`` or more.
+
+    Without held-out data (a data set without ``heldout_samples``, or a loop whose engine was
+    given no ``data``) it raises ``ConfigError`` at the run's first iteration, unless that
+    iteration's signals already carry ``r_train`` and ``r_heldout``: a loop that measures them
+    itself with :func:`sign_mean` reports them from its first report on (whenever it measures
+    them), or feeds :meth:`observe` directly, and the detector then reads no data.
     """
 
     severity = "warning"
@@ -72,23 +77,34 @@ class DiscriminatorOverfitting(Detector):
         self.patience = patience
         self.overfit: deque[int] = deque(maxlen=patience)
         self._heldout: Tensor | None = None
+        self._reads_data: bool | None = None  # decided at the first iteration
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        data = trainer.datamodule
+    def _start(self, ctx: StepContext, signals: Mapping[str, float]) -> None:
+        if "r_train" in signals and "r_heldout" in signals:
+            self._reads_data = False  # the loop measures them itself
+            return
+        data = ctx.data
         if data is None or not hasattr(data, "heldout_samples"):
             raise ConfigError(
                 "DiscriminatorOverfitting needs held-out real data, and this run's data has "
-                "none; use Digits, StackedDigits or Toy2D, or drop the detector."
+                "none; use Digits, StackedDigits or Toy2D (given to the engine as data), report "
+                "r_train and r_heldout yourself, or drop the detector."
             )
         self._heldout = data.heldout_samples(self.samples, seed=0)
+        self._reads_data = True
 
-    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        signals = super().measure(trainer, module)
-        if trainer.global_step % self.every == 0 and self.real_batch is not None:
-            count = min(len(self.real_batch), len(self._heldout))  # the same number of each
-            signals["r_train"] = sign_mean(module.judge(self.real_batch[:count]))
-            signals["r_heldout"] = sign_mean(module.judge(self._heldout[:count]))
-        return signals
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
+        if self._reads_data is None:
+            self._start(ctx, signals)
+        real = ctx.real_batch
+        # ctx.step + 1: the iterations done once this one is (what observe is given).
+        if not self._reads_data or (ctx.step + 1) % self.every or real is None:
+            return {}
+        count = min(len(real), len(self._heldout))  # the same number of each
+        return {
+            "r_train": sign_mean(ctx.judge(real[:count])),
+            "r_heldout": sign_mean(ctx.judge(self._heldout[:count])),
+        }
 
     def check(self, step: int, signals: Mapping[str, float]) -> Finding | None:
         if "r_train" not in signals:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Detector, Finding
 
@@ -92,13 +92,14 @@ class SpectralCollapse(Detector):
         self.highest: dict[str, float] = {}
         self.collapsed: deque[str] = deque(maxlen=patience)
 
-    def measure(self, trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-        signals = super().measure(trainer, module)
-        if trainer.global_step % self.every == 0:
-            for name, matrix in weight_matrices(module.discriminator).items():
+    def measure(self, ctx: StepContext, signals: Mapping[str, float]) -> dict[str, float]:
+        measured: dict[str, float] = {}
+        # ctx.step + 1: the iterations done once this one is (what observe is given).
+        if (ctx.step + 1) % self.every == 0:
+            for name, matrix in weight_matrices(ctx.discriminator).items():
                 if min(matrix.shape) >= 2:  # an output layer to one logit has no spread
-                    signals[f"spectral_spread/{name}"] = spectral_spread(matrix, self.top)
-        return signals
+                    measured[f"spectral_spread/{name}"] = spectral_spread(matrix, self.top)
+        return measured
 
     def check(self, step: int, signals: Mapping[str, float]) -> Finding | None:
         spreads = {

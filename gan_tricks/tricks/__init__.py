@@ -1,8 +1,9 @@
-"""Stability tricks as Lightning callbacks: thin toggles over ``gan_tricks.functional``.
+"""Stability tricks as plain objects: thin toggles over ``gan_tricks.functional``.
 
-Each one switches on in a recipe under ``trainer.callbacks`` (``class_path:
-gan_tricks.tricks.<Name>``), keeps its state in checkpoints and says before training starts
-when it cannot work with the rest of the run.
+Each one plugs into a :class:`~gan_tricks.engine.GANEngine` (``tricks=[...]``) in any
+training loop, and into a recipe under ``model.tricks`` (``class_path:
+gan_tricks.tricks.<Name>``); it keeps its state in the engine's checkpoints and says before
+training starts, in one sentence, when it cannot work with the rest of the run.
 """
 
 from gan_tricks.tricks.augment import AdaptiveAugment, ConsistencyRegularization, DiffAugment

@@ -1,15 +1,17 @@
 """Augmentation of what D sees: DiffAugment, adaptive augmentation (ADA), consistency (bCR).
 
-Thin callbacks over :mod:`gan_tricks.functional.augment`; see there for the maths.
+Thin tricks over :mod:`gan_tricks.functional.augment`; see there for the maths.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor
 
 from gan_tricks.distributed import average_values, world
+from gan_tricks.engine.context import StepContext
+from gan_tricks.engine.signals import StepSignals
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.augment import (
     ada_heuristic,
@@ -22,37 +24,17 @@ from gan_tricks.functional.augment import (
 )
 from gan_tricks.tricks.base import ORDER_AUGMENT, Trick
 
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
-
 DEFAULT_POLICY = "color,translation,cutout"
 
 
-def _data_kind(module: GANModule) -> str | None:
-    """The data module's ``kind`` ("points" or "images"), or None when fit got bare loaders."""
-    try:
-        trainer = module.trainer
-    except RuntimeError:  # not attached to a Trainer
-        return None
-    return getattr(getattr(trainer, "datamodule", None), "kind", None)
-
-
-def _require_images(module: GANModule, trick: str) -> None:
-    kind = _data_kind(module)
+def _require_images(ctx: StepContext, trick: str) -> None:
+    # The data's kind is unknown (None) when the loop gave the engine no data spec: no check.
+    kind = ctx.data_kind
     if kind is not None and kind != "images":
         raise ConfigError(
-            f"{trick} augments images but the data is {kind}; remove it from trainer.callbacks "
+            f"{trick} augments images but the data is {kind}; remove it from model.tricks "
             "or train on image data."
         )
-
-
-def _log(module: GANModule, name: str, value: float) -> None:
-    """Log a scalar from inside a hook of the training step, when a Trainer runs the module."""
-    try:
-        module.trainer  # noqa: B018 - raises when the module is not attached to a Trainer
-    except RuntimeError:
-        return
-    module.log(name, float(value), on_step=True, on_epoch=False)
 
 
 class DiffAugment(Trick):
@@ -75,13 +57,13 @@ class DiffAugment(Trick):
         parse_policy(policy)
         self.policy = policy
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
-        _require_images(module, "DiffAugment")
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        _require_images(ctx, "DiffAugment")
 
-    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
+    def transform_real(self, ctx: StepContext, real: Tensor) -> Tensor:
         return diff_augment(real, self.policy)
 
-    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
+    def transform_fake(self, ctx: StepContext, fake: Tensor) -> Tensor:
         return diff_augment(fake, self.policy)
 
 
@@ -91,13 +73,15 @@ class AdaptiveAugment(Trick):
     Each augmentation of ``policy`` is applied to each real and fake sample, in D's and G's
     steps, with probability ``p``
     (:func:`~gan_tricks.functional.augment.augment_with_probability`). The heuristic
-    r_t = E[sign(D(real))] is accumulated from the real logits of the D steps; every
+    r_t = E[sign(D(real))] is accumulated from the real logits of the D steps (read after
+    each D step, ``ctx.real_logits``); every
     ``interval`` D steps p moves by sign(r_t - target) * (images seen) / adjustment_images,
     clamped to [0, 1]: up when D grows sure of the reals (overfitting), down otherwise.
 
     The augmentations are DiffAugment's (colour, integer translation, cutout) rather than
     ADA's 18-transform pipeline (flips, rotations, scaling, colour, filtering). ``p`` and the
-    last ``r_t`` are attributes, logged as ``train/ada_p`` and ``train/ada_r_t``.
+    last ``r_t`` are attributes, logged as ``ada_p`` and ``ada_r_t`` (``train/ada_p`` and
+    ``train/ada_r_t`` under Lightning).
 
     Args:
         target: the r_t that p steers towards (0.6 in the paper).
@@ -144,35 +128,26 @@ class AdaptiveAugment(Trick):
         self._sign_count = 0
         self._images = 0
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
-        _require_images(module, "AdaptiveAugment")
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        _require_images(ctx, "AdaptiveAugment")
         if any(isinstance(trick, DiffAugment) for trick in tricks):
             raise ConfigError(
                 "AdaptiveAugment and DiffAugment both augment what D sees; keep one of them."
             )
 
-    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
+    def transform_real(self, ctx: StepContext, real: Tensor) -> Tensor:
         return augment_with_probability(real, self.p, self.policy)
 
-    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
+    def transform_fake(self, ctx: StepContext, fake: Tensor) -> Tensor:
         return augment_with_probability(fake, self.p, self.policy)
 
-    def d_penalty(
-        self,
-        module: GANModule,
-        real: Tensor,
-        fake: Tensor,
-        real_logits: Tensor,
-        fake_logits: Tensor,
-    ) -> None:
-        # Not a penalty: the one hook that sees D's real logits. The mean of signs over the
+    def after_d_step(self, ctx: StepContext) -> None:
+        # D's logits on this step's reals (before its update). The mean of signs over the
         # interval is the mean of the per-step heuristics weighted by their logit counts.
+        real_logits = ctx.real_logits
         self._sign_sum = self._sign_sum + ada_heuristic(real_logits) * real_logits.numel()
         self._sign_count += real_logits.numel()
         self._images += len(real_logits)
-        return None
-
-    def after_d_step(self, module: GANModule) -> None:
         self._d_steps += 1
         if self._d_steps % self.interval or self._sign_count == 0:
             return
@@ -189,10 +164,10 @@ class AdaptiveAugment(Trick):
         )
         self._reset_interval()
 
-    def after_g_step(self, module: GANModule) -> None:
-        _log(module, "train/ada_p", self.p)
+    def observe(self, ctx: StepContext, signals: StepSignals) -> None:
+        ctx.log("ada_p", float(self.p))
         if self.r_t is not None:
-            _log(module, "train/ada_r_t", self.r_t)
+            ctx.log("ada_r_t", float(self.r_t))
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -257,15 +232,10 @@ class ConsistencyRegularization(Trick):
             return diff_augment(x, self.policy)
         return gaussian_jitter(x, self.jitter)
 
-    def d_penalty(
-        self,
-        module: GANModule,
-        real: Tensor,
-        fake: Tensor,
-        real_logits: Tensor,
-        fake_logits: Tensor,
-    ) -> Tensor:
-        discriminator = module.discriminator
+    def d_penalty(self, ctx: StepContext) -> Tensor:
+        discriminator = ctx.discriminator
+        real, fake = ctx.real, ctx.fake
+        real_logits, fake_logits = ctx.real_logits, ctx.fake_logits
         penalty = real_logits.new_zeros(())
         if self.real_weight:
             penalty = penalty + self.real_weight * consistency_penalty(

@@ -1,16 +1,12 @@
-"""Lipschitz constraints as callbacks: WGAN's weight clipping and spectral normalization."""
+"""Lipschitz constraints as tricks: WGAN's weight clipping and spectral normalization."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gan_tricks.engine.context import NetworkHolder, StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.constraints import apply_spectral_norm, clip_weights, has_spectral_norm
 from gan_tricks.tricks.base import Trick
 from gan_tricks.tricks.penalties import GradientPenalty
-
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
 
 __all__ = ["SpectralNorm", "WeightClipping"]
 
@@ -29,9 +25,9 @@ class WeightClipping(Trick):
             raise ConfigError(f"WeightClipping clip_value must be > 0 (got {clip_value}).")
         self.clip_value = clip_value
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
         # SpectralNorm's configure_networks has run by now, so the structure tells.
-        if has_spectral_norm(module.discriminator):
+        if has_spectral_norm(ctx.discriminator):
             raise ConfigError(
                 "WeightClipping and spectral norm on the discriminator are two Lipschitz "
                 "constraints that fight each other; keep one of them."
@@ -42,8 +38,8 @@ class WeightClipping(Trick):
                 "each other; drop WeightClipping (WGAN-GP replaced it)."
             )
 
-    def after_d_step(self, module: GANModule) -> None:
-        clip_weights(module.discriminator, self.clip_value)
+    def after_d_step(self, ctx: StepContext) -> None:
+        clip_weights(ctx.discriminator, self.clip_value)
 
 
 class SpectralNorm(Trick):
@@ -52,9 +48,9 @@ class SpectralNorm(Trick):
     Miyato et al. 2018, "Spectral normalization for generative adversarial networks" (D);
     Zhang et al. 2019 (SAGAN) also normalise G. See
     ``gan_tricks.functional.constraints.apply_spectral_norm``. The change happens in
-    ``configure_networks``, before the optimizers are built, and again (idempotently) when a
-    finished run is loaded for sampling, so the checkpoint's weights fit. It also covers G's
-    moving-average copy when one already exists.
+    ``configure_networks``, when the engine is built (before the optimizers are), so a
+    finished run loaded for sampling gets the same structure and the checkpoint's weights
+    fit. It also covers G's moving-average copy when one already exists.
     """
 
     def __init__(
@@ -73,13 +69,13 @@ class SpectralNorm(Trick):
         self.generator = generator
         self.n_power_iterations = n_power_iterations
 
-    def configure_networks(self, module: GANModule) -> None:
-        networks = []
+    def configure_networks(self, networks: NetworkHolder, ctx: StepContext | None = None) -> None:
+        normalised = []
         if self.discriminator:
-            networks.append(module.discriminator)
+            normalised.append(networks.discriminator)
         if self.generator:
-            networks.append(module.generator)
-            if getattr(module, "generator_ema", None) is not None:
-                networks.append(module.generator_ema)
-        for network in networks:
+            normalised.append(networks.generator)
+            if getattr(networks, "generator_ema", None) is not None:
+                normalised.append(networks.generator_ema)
+        for network in normalised:
             apply_spectral_norm(network, n_power_iterations=self.n_power_iterations)

@@ -1,19 +1,16 @@
-"""A moving average of G to sample from: a thin callback over ``functional.ema``."""
+"""A moving average of G to sample from: a thin trick over ``functional.ema``."""
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
-import pytorch_lightning as pl
 from torch import nn
 
+from gan_tricks.engine.context import NetworkHolder, StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.ema import ema_decay_with_rampup, ema_update
 from gan_tricks.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
 
 
 def _same_structure(first: nn.Module, second: nn.Module) -> bool:
@@ -27,13 +24,14 @@ class GeneratorEMA(Trick):
     """Sample from an exponential moving average of G (Yazıcı et al. 2019, "The unusual
     effectiveness of averaging in GAN training"; Karras et al. 2018 ProGAN, 2019 StyleGAN).
 
-    ``configure_networks`` puts a frozen copy of G in ``module.generator_ema``; after every G
+    ``configure_networks`` puts a frozen copy of G in ``networks.generator_ema`` (after the
+    tricks that reshape G, such as spectral norm: ``configure_order`` 10); after every G
     step it moves towards G by :func:`~gan_tricks.functional.ema.ema_update` with decay
     :func:`~gan_tricks.functional.ema.ema_decay_with_rampup` (buffers such as BatchNorm's
     running statistics are copied). Until ``start_step`` G steps are done it simply copies G.
-    Training is unchanged; ``module.sample`` (hence ``gan-tricks sample``/``evaluate`` and
-    the run's pictures) uses the average. Its weights are part of the module's state dict,
-    so checkpoints carry them.
+    Training is unchanged; ``engine.sample`` / ``module.sample`` (hence ``gan-tricks
+    sample``/``evaluate`` and the run's pictures) use the average. Its weights are part of the
+    networks' state dict, so checkpoints carry them.
 
     Why not Lightning's ``EMAWeightAveraging``: its ``AveragedModel`` wraps the whole
     LightningModule, so it would average D as well, and it swaps the averaged weights into
@@ -47,6 +45,10 @@ class GeneratorEMA(Trick):
         rampup: warm-up constant of the decay, min(decay, (1 + k) / (rampup + k)) at the k-th
             update; None for a fixed decay.
     """
+
+    # The copy must have G's final structure: configured after the tricks that reshape G
+    # (spectral norm), whatever their place in the list.
+    configure_order: ClassVar[int] = 10
 
     def __init__(
         self, decay: float = 0.999, start_step: int = 0, rampup: float | None = 10.0
@@ -63,30 +65,22 @@ class GeneratorEMA(Trick):
         self.start_step = start_step
         self.rampup = rampup
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        # The copy must have G's final structure: let tricks that reshape G (spectral norm)
-        # act first whatever their place in the list; configure_networks is idempotent.
-        for callback in trainer.callbacks:
-            if isinstance(callback, Trick) and not isinstance(callback, GeneratorEMA):
-                callback.configure_networks(pl_module)
-        self.configure_networks(pl_module)
-
-    def configure_networks(self, module: GANModule) -> None:
-        """Give the module a frozen copy of G, unless it has one of G's structure already."""
-        current = module.generator_ema
-        if current is not None and _same_structure(current, module.generator):
+    def configure_networks(self, networks: NetworkHolder, ctx: StepContext | None = None) -> None:
+        """Give the networks a frozen copy of G, unless they hold one of G's structure already."""
+        current = getattr(networks, "generator_ema", None)
+        if current is not None and _same_structure(current, networks.generator):
             return
-        average = copy.deepcopy(module.generator)
+        average = copy.deepcopy(networks.generator)
         average.requires_grad_(False)
-        module.generator_ema = average
+        networks.generator_ema = average
 
-    def after_g_step(self, module: GANModule) -> None:
-        if module.generator_ema is None:
-            self.configure_networks(module)
-        # global_step already counts the G step that just ended.
-        updates_done = module.global_step - self.start_step - 1
+    def after_g_step(self, ctx: StepContext) -> None:
+        if ctx.generator_ema is None:
+            self.configure_networks(ctx.networks)
+        # ctx.step is this iteration's index: the G steps done before the one that just ended.
+        updates_done = ctx.step - self.start_step
         if updates_done < 0:
             decay = 0.0
         else:
             decay = ema_decay_with_rampup(updates_done, self.decay, self.rampup)
-        ema_update(module.generator_ema, module.generator, decay)
+        ema_update(ctx.generator_ema, ctx.generator, decay)

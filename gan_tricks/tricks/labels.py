@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.labels import flip_labels, one_sided_labels, smooth_labels
 from gan_tricks.functional.losses import LOSSES
 from gan_tricks.tricks.base import Trick
 
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
-
 __all__ = ["LabelFlipping", "LabelSmoothing", "check_loss_uses_targets"]
 
 
-def check_loss_uses_targets(trick: Trick, module: GANModule) -> None:
-    """Raise ConfigError when ``module``'s loss ignores D's targets: ``trick`` would do nothing."""
-    if not module.loss.uses_targets:
+def check_loss_uses_targets(trick: Trick, ctx: StepContext) -> None:
+    """Raise ConfigError when the step's loss ignores D's targets: ``trick`` would do nothing."""
+    if not ctx.loss.uses_targets:
         with_targets = ", ".join(name for name, loss in LOSSES.items() if loss.uses_targets)
         raise ConfigError(
-            f"{type(trick).__name__} changes D's targets but the {module.loss.name} loss ignores "
+            f"{type(trick).__name__} changes D's targets but the {ctx.loss.name} loss ignores "
             f"them; set model.loss to one of {with_targets}, or drop the trick."
         )
 
@@ -67,11 +63,11 @@ class LabelSmoothing(Trick):
         self.one_sided = one_sided
         self.one_sided_real = float(one_sided_real)
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
-        check_loss_uses_targets(self, module)
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        check_loss_uses_targets(self, ctx)
 
     def targets(
-        self, module: GANModule, real_target: Tensor, fake_target: Tensor
+        self, ctx: StepContext, real_target: Tensor, fake_target: Tensor
     ) -> tuple[Tensor, Tensor]:
         if self.one_sided:
             return one_sided_labels(real_target, self.one_sided_real), fake_target
@@ -95,10 +91,10 @@ class LabelFlipping(Trick):
             raise ConfigError(f"LabelFlipping p must be in [0, 0.5] (got {p}); ganhacks uses 0.05.")
         self.p = float(p)
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
-        check_loss_uses_targets(self, module)
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        check_loss_uses_targets(self, ctx)
 
     def targets(
-        self, module: GANModule, real_target: Tensor, fake_target: Tensor
+        self, ctx: StepContext, real_target: Tensor, fake_target: Tensor
     ) -> tuple[Tensor, Tensor]:
         return flip_labels(real_target, self.p), flip_labels(fake_target, self.p)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_tricks.engine.context import NetworkHolder, StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import latent_categories
 from gan_tricks.models.ensemble import GeneratorMixture
 from gan_tricks.models.mlp import hidden_layers
 from gan_tricks.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
 
 
 def build_mixture_classifier(
@@ -45,7 +43,7 @@ class MixtureClassifier(Trick):
     of the sample, K logits per code, and the term is the mean of the codes' cross-entropies
     (InfoGAN's sum of mutual-information terms, averaged).
 
-    C is an MLP on flattened samples, ``module.mixture_classifier`` (in the module's state
+    C is an MLP on flattened samples, ``networks.mixture_classifier`` (in the networks' state
     dict, so checkpoints carry it), trained by its own Adam on the same term after every G
     step. The term is logged as ``g_penalty/MixtureClassifier``; at chance it is log K.
 
@@ -85,72 +83,77 @@ class MixtureClassifier(Trick):
         self._pending_optimizer_state: dict[str, Any] | None = None
 
     @staticmethod
-    def members(module: GANModule) -> int:
-        """How many generators the module's mixture has (0: it is not a mixture)."""
-        if module.latent.categories:
-            return module.latent.categories
-        if isinstance(module.generator, GeneratorMixture):
-            return len(module.generator.members)
+    def members(ctx: StepContext) -> int:
+        """How many generators the run's mixture has (0: it is not a mixture)."""
+        if ctx.latent.categories:
+            return ctx.latent.categories
+        if isinstance(ctx.generator, GeneratorMixture):
+            return len(ctx.generator.members)
         return 0
 
     @staticmethod
-    def codes(module: GANModule) -> int:
+    def codes(ctx: StepContext) -> int:
         """How many categorical codes C name a member (``latent.codes``; 1 for a mixture)."""
-        return module.latent.codes if module.latent.categories else 1
+        return ctx.latent.codes if ctx.latent.categories else 1
 
     @staticmethod
-    def member_of(module: GANModule, z: Tensor) -> Tensor:
+    def member_of(ctx: StepContext, z: Tensor) -> Tensor:
         """The member (N,) that made the sample of each code in ``z``; (N, C) for C codes."""
-        if module.latent.categories:
-            return latent_categories(z, module.latent.categories, module.latent.codes)
-        return module.generator.route(z)
+        if ctx.latent.categories:
+            return latent_categories(z, ctx.latent.categories, ctx.latent.codes)
+        return ctx.generator.route(z)
 
-    def configure_networks(self, module: GANModule) -> None:
-        members = self.members(module)
+    def configure_networks(self, networks: NetworkHolder, ctx: StepContext | None = None) -> None:
+        if ctx is None:
+            raise ConfigError(
+                "MixtureClassifier.configure_networks needs the step context (the latent's "
+                "categories); let a GANEngine call it."
+            )
+        members = self.members(ctx)
         if members < 2:
             raise ConfigError(
                 "MixtureClassifier needs a mixture of generators: set latent.categories (>= 2) "
                 "or use a GeneratorMixture."
             )
-        if isinstance(getattr(module, "mixture_classifier", None), nn.Module):
+        if isinstance(getattr(networks, "mixture_classifier", None), nn.Module):
             return
-        device = next(module.generator.parameters()).device
+        generator = networks.generator
+        device = next(generator.parameters()).device
         with torch.no_grad():
-            was_training = module.generator.training
-            module.generator.eval()
-            sample = module.generator(module.latent.sample(2, device=device))
-            module.generator.train(was_training)
+            was_training = generator.training
+            generator.eval()
+            sample = generator(ctx.latent.sample(2, device=device))
+            generator.train(was_training)
         in_features = math.prod(sample.shape[1:])
-        outputs = members * self.codes(module)
+        outputs = members * self.codes(ctx)
         classifier = build_mixture_classifier(in_features, outputs, self.width, self.depth)
-        module.add_module("mixture_classifier", classifier.to(sample.device))
+        networks.add_module("mixture_classifier", classifier.to(sample.device))
 
-    def g_penalty(self, module: GANModule, fake: Tensor, fake_logits: Tensor) -> Tensor:
-        # C reads G's raw samples: ``fake`` may be packed or augmented by other tricks.
-        logits = module.mixture_classifier(module.g_fake)
-        members = self.member_of(module, module.g_latent)
+    def g_penalty(self, ctx: StepContext) -> Tensor:
+        # C reads G's raw samples: ``ctx.fake`` may be packed or augmented by other tricks.
+        logits = ctx.networks.mixture_classifier(ctx.g_output)
+        members = self.member_of(ctx, ctx.z)
         if members.dim() == 2:  # several codes: one K-way read-out each, their mean CE
             logits = logits.reshape(len(logits), members.shape[1], -1).transpose(1, 2)
         loss = F.cross_entropy(logits, members)
-        return self.current_weight(module) * loss
+        return self.current_weight(ctx) * loss
 
-    def current_weight(self, module: GANModule) -> float:
+    def current_weight(self, ctx: StepContext) -> float:
         """``weight``, times G's learning-rate factor when ``fade`` is on."""
         if not self.fade:
             return self.weight
-        g_optimizer = module.optimizers()[0]
-        group = g_optimizer.param_groups[0]
+        group = ctx.g_optimizer.param_groups[0]
         return self.weight * group["lr"] / group.get("initial_lr", group["lr"])
 
-    def after_g_step(self, module: GANModule) -> None:
+    def after_g_step(self, ctx: StepContext) -> None:
         # The G step's backward left C's gradients of the same term: C descends it too.
-        optimizer = self._classifier_optimizer(module)
+        optimizer = self._classifier_optimizer(ctx)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    def _classifier_optimizer(self, module: GANModule) -> torch.optim.Optimizer:
+    def _classifier_optimizer(self, ctx: StepContext) -> torch.optim.Optimizer:
         if self._optimizer is None:
-            params = module.mixture_classifier.parameters()
+            params = ctx.networks.mixture_classifier.parameters()
             self._optimizer = torch.optim.Adam(params, lr=self.lr, betas=(0.5, 0.999))
             if self._pending_optimizer_state is not None:
                 self._optimizer.load_state_dict(self._pending_optimizer_state)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pytorch_lightning as pl
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
+from gan_tricks.engine.context import StepContext
+from gan_tricks.engine.signals import StepSignals
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.noise import (
     GENERATOR_LAYER_TYPES,
@@ -18,9 +19,6 @@ from gan_tricks.functional.noise import (
     matching_layers,
 )
 from gan_tricks.tricks.base import PHASES, Trick
-
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
 
 __all__ = ["GeneratorLayerNoise", "InstanceNoise"]
 
@@ -51,22 +49,22 @@ class _AnnealedNoise(Trick):
         self.step = 0
         self._resolved_anneal_steps = anneal_steps or 1
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def start(self, ctx: StepContext) -> None:
         if self.schedule != "constant" and self.anneal_steps is None:
-            # Unset anneal_steps means: reach zero at the end of the run.
-            if trainer.max_steps < 1:
+            # Unset anneal_steps means: reach zero at the end of the run, so it needs an end.
+            if not ctx.max_steps:
                 raise ConfigError(
-                    f"{type(self).__name__} anneals over trainer.max_steps but none is set; "
-                    "set trainer.max_steps or the trick's anneal_steps."
+                    f"{type(self).__name__} anneals over the run's max_steps but none is set; "
+                    "give the engine max_steps (trainer.max_steps in a recipe) or set the "
+                    "trick's anneal_steps."
                 )
-            self._resolved_anneal_steps = trainer.max_steps
-        self.step = trainer.global_step
+            self._resolved_anneal_steps = ctx.max_steps
+        self.step = ctx.step
 
-    def on_train_batch_start(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        self.step = trainer.global_step
-        pl_module.log(f"train/{type(self).__name__}/sigma", self.current_sigma, on_step=True)
+    def observe(self, ctx: StepContext, signals: StepSignals) -> None:
+        # The std this iteration used (``step`` stays the iteration it was last used in).
+        self.step = ctx.step
+        ctx.log(f"{type(self).__name__}/sigma", self.current_sigma)
 
     def sigma_at(self, step: int) -> float:
         """The noise's std after ``step`` generator steps, boosts included."""
@@ -123,15 +121,16 @@ class InstanceNoise(_AnnealedNoise):
             )
         self.phases = tuple(phases)
 
-    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
-        return self._noised(real, phase)
+    def transform_real(self, ctx: StepContext, real: Tensor) -> Tensor:
+        return self._noised(ctx, real)
 
-    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
-        return self._noised(fake, phase)
+    def transform_fake(self, ctx: StepContext, fake: Tensor) -> Tensor:
+        return self._noised(ctx, fake)
 
-    def _noised(self, batch: Tensor, phase: str) -> Tensor:
-        if phase not in self.phases:
+    def _noised(self, ctx: StepContext, batch: Tensor) -> Tensor:
+        if ctx.phase not in self.phases:
             return batch
+        self.step = ctx.step
         return add_instance_noise(batch, self.current_sigma)
 
 
@@ -139,12 +138,12 @@ class GeneratorLayerNoise(_AnnealedNoise):
     """N(0, sigma^2) noise on the output of every Linear / conv layer of G in training mode.
 
     ganhacks #13, "add noise to every layer of G" (Zhao et al. 2017, EBGAN). Forward hooks
-    (``gan_tricks.functional.noise.add_layer_noise``) put it on any generator, registered at
-    fit start and removed at fit end, so the state dict is unchanged and eval-mode sampling is
-    noise-free. ``layer_types`` are class names (subclasses match too); G's last matching
-    layer, its output, is skipped unless ``include_output``. The std is constant by default;
-    ``schedule: linear`` anneals it to 0 over ``anneal_steps`` generator steps (the whole run
-    when unset).
+    (``gan_tricks.functional.noise.add_layer_noise``) put it on any generator, registered
+    when the run starts and removed when it closes, so the state dict is unchanged and
+    eval-mode sampling is noise-free. ``layer_types`` are class names (subclasses match
+    too); G's last matching layer, its output, is skipped unless ``include_output``. The
+    std is constant by default; ``schedule: linear`` anneals it to 0 over ``anneal_steps``
+    generator steps (the whole run when unset).
     """
 
     def __init__(
@@ -165,32 +164,25 @@ class GeneratorLayerNoise(_AnnealedNoise):
         self.include_output = include_output
         self._handles: list[RemovableHandle] = []
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_fit_start(trainer, pl_module)
+    def start(self, ctx: StepContext) -> None:
+        super().start(ctx)
         self.remove_noise()
-        generator = pl_module.generator
+        generator = ctx.generator
         if not matching_layers(generator, self.layer_types, self.include_output):
             raise ConfigError(
                 f"GeneratorLayerNoise found no {'/'.join(self.layer_types)} layer in the "
                 "generator besides its output; set layer_types to the generator's layer classes."
             )
+        # G runs before any hook of the iteration sees it: the std follows the context's step.
         self._handles = add_layer_noise(
-            generator, lambda: self.current_sigma, self.layer_types, self.include_output
+            generator, lambda: self.sigma_at(ctx.step), self.layer_types, self.include_output
         )
 
     def remove_noise(self) -> None:
-        """Take the hooks off G (fit end, teardown, a crash)."""
+        """Take the hooks off G (the run closes, or crashes)."""
         for handle in self._handles:
             handle.remove()
         self._handles = []
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.remove_noise()
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        self.remove_noise()
-
-    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+    def close(self, ctx: StepContext) -> None:
         self.remove_noise()

@@ -1,19 +1,16 @@
-"""PacGAN's packing of what D sees: a thin callback over ``functional.packing``."""
+"""PacGAN's packing of what D sees: a thin trick over ``functional.packing``."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.packing import check_packing_degree, pack
 from gan_tricks.tricks.base import ORDER_PACKING, Trick
-
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
 
 
 class Packing(Trick):
@@ -33,15 +30,15 @@ class Packing(Trick):
         check_packing_degree(m)
         self.m = m
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
-        sample_shape = getattr(getattr(module.trainer, "datamodule", None), "sample_shape", None)
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        sample_shape = ctx.sample_shape
         if self.m == 1 or sample_shape is None:
             return
         # An MLP reads a packed image flat (m x C x H x W inputs); a convolutional D by channel.
-        flat = hasattr(module.discriminator, "in_dim") and len(sample_shape) > 1
+        discriminator = ctx.discriminator
+        flat = hasattr(discriminator, "in_dim") and len(sample_shape) > 1
         features = math.prod(sample_shape) if flat else sample_shape[0]
-        dummy = torch.zeros((2 * self.m, *sample_shape), device=module.device)
-        discriminator = module.discriminator
+        dummy = torch.zeros((2 * self.m, *sample_shape), device=ctx.device)
         was_training = discriminator.training
         discriminator.eval()
         try:
@@ -63,8 +60,8 @@ class Packing(Trick):
     def samples_per_input(self) -> int:
         return self.m
 
-    def transform_real(self, module: GANModule, real: Tensor, phase: str) -> Tensor:
+    def transform_real(self, ctx: StepContext, real: Tensor) -> Tensor:
         return pack(real, self.m)
 
-    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
+    def transform_fake(self, ctx: StepContext, fake: Tensor) -> Tensor:
         return pack(fake, self.m)

@@ -1,14 +1,14 @@
-"""Penalties on the discriminator as callbacks: gradient penalties (WGAN-GP, WGAN-LP, R1, R2,
+"""Penalties on the discriminator as tricks: gradient penalties (WGAN-GP, WGAN-LP, R1, R2,
 DRAGAN) with StyleGAN2's lazy regularization, and the LeCam regularizer."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
+from torch import Tensor, nn
 
 from gan_tricks.distributed import average_tensors
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.penalties import (
     PENALTY_KINDS,
@@ -19,10 +19,10 @@ from gan_tricks.functional.penalties import (
 )
 from gan_tricks.tricks.base import Trick
 
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
-
 __all__ = ["GradientPenalty", "LeCam"]
+
+# Normalizations that mix the samples of a batch, so one sample's gradient depends on others.
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 # Mescheder et al. 2018 write R1 and R2 as gamma / 2 * E||grad D||^2.
 _HALF_WEIGHTED_KINDS = ("r1", "r2")
@@ -62,42 +62,30 @@ class GradientPenalty(Trick):
         self.d_steps = 0
 
     @property
-    def state_key(self) -> str:
-        # R1 and R2 together are two instances of this class; each keeps its own counter.
-        return self._generate_state_key(kind=self.kind)
-
-    @property
     def scale(self) -> float:
         """What the unweighted penalty is multiplied by on the steps where it runs."""
         weight = self.weight / 2 if self.kind in _HALF_WEIGHTED_KINDS else self.weight
         return lazy_regularization_weight(weight, self.every)
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
-        if getattr(module, "compile_networks", False):
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        if ctx.compiled:
             raise ConfigError(
                 f"GradientPenalty ({self.kind}) differentiates D twice, which torch.compile "
                 "cannot do; set model.compile false (lazy regularization, every: 4 or more, "
                 "recovers much of the cost)."
             )
-        if any(isinstance(m, _BatchNorm) for m in module.discriminator.modules()):
+        if any(isinstance(m, _BATCH_NORMS) for m in ctx.discriminator.modules()):
             raise ConfigError(
                 f"GradientPenalty ({self.kind}) needs a discriminator without BatchNorm, which "
                 "makes one sample's gradient depend on the others; use norm: layer or none."
             )
 
-    def d_penalty(
-        self,
-        module: GANModule,
-        real: Tensor,
-        fake: Tensor,
-        real_logits: Tensor,
-        fake_logits: Tensor,
-    ) -> Tensor | None:
+    def d_penalty(self, ctx: StepContext) -> Tensor | None:
         due = self.d_steps % self.every == 0
         self.d_steps += 1
         if not due:
             return None
-        return self.scale * gradient_penalty(module.discriminator, real, fake, self.kind)
+        return self.scale * gradient_penalty(ctx.discriminator, ctx.real, ctx.fake, self.kind)
 
     def state_dict(self) -> dict[str, Any]:
         return {"d_steps": self.d_steps}
@@ -130,14 +118,8 @@ class LeCam(Trick):
         self.ema_real: Tensor | None = None
         self.ema_fake: Tensor | None = None
 
-    def d_penalty(
-        self,
-        module: GANModule,
-        real: Tensor,
-        fake: Tensor,
-        real_logits: Tensor,
-        fake_logits: Tensor,
-    ) -> Tensor:
+    def d_penalty(self, ctx: StepContext) -> Tensor:
+        real_logits, fake_logits = ctx.real_logits, ctx.fake_logits
         # The anchors follow the global batch's means under DDP, the same on every rank.
         real_mean, fake_mean = average_tensors(real_logits.mean(dim=0), fake_logits.mean(dim=0))
         self.ema_real = update_ema(real_mean, self.ema_real, self.decay)

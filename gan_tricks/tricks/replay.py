@@ -1,17 +1,15 @@
-"""Experience replay of old fakes in D's steps: a thin callback over ``functional.replay``."""
+"""Experience replay of old fakes in D's steps: a thin trick over ``functional.replay``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.replay import ReplayBuffer, replay_mix
 from gan_tricks.tricks.base import ORDER_REPLAY, Trick
-
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
 
 
 class ExperienceReplay(Trick):
@@ -44,8 +42,8 @@ class ExperienceReplay(Trick):
         self.share = share
         self.buffer = ReplayBuffer(capacity)
 
-    def transform_fake(self, module: GANModule, fake: Tensor, phase: str) -> Tensor:
-        if phase != "d":
+    def transform_fake(self, ctx: StepContext, fake: Tensor) -> Tensor:
+        if ctx.phase != "d":
             return fake
         mixed = replay_mix(fake, self.buffer, self.share)
         self.buffer.push(fake)

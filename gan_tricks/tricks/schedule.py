@@ -1,18 +1,13 @@
-"""The update schedule as callbacks: two time-scale learning rates and D steps per G step."""
+"""The update schedule as tricks: two time-scale learning rates and D steps per G step."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import pytorch_lightning as pl
 from torch import Tensor
 
+from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.schedule import set_learning_rates, wants_more_critic_steps
 from gan_tricks.tricks.base import Trick
-
-if TYPE_CHECKING:
-    from gan_tricks.module import GANModule
 
 __all__ = ["TTUR", "NCritic"]
 
@@ -22,7 +17,7 @@ class TTUR(Trick):
 
     Heusel et al. 2017, "GANs trained by a two time-scale update rule converge to a local Nash
     equilibrium" (the SAGAN/BigGAN setting is G 1e-4, D 4e-4). Sets the learning rates of
-    whatever optimizers the recipe built, at the start of fit, and moves any LR scheduler's
+    whatever optimizers the run built, when it starts, and moves any LR scheduler's
     ``base_lrs`` with them (``gan_tricks.functional.schedule.set_learning_rates``). On resume
     the checkpoint's optimizer and scheduler states, restored after this, hold the same rates.
     """
@@ -34,11 +29,9 @@ class TTUR(Trick):
         self.g_lr = g_lr
         self.d_lr = d_lr
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        opt_g, opt_d = trainer.optimizers
-        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
-        set_learning_rates(opt_g, self.g_lr, schedulers)
-        set_learning_rates(opt_d, self.d_lr, schedulers)
+    def start(self, ctx: StepContext) -> None:
+        set_learning_rates(ctx.g_optimizer, self.g_lr, ctx.schedulers)
+        set_learning_rates(ctx.d_optimizer, self.d_lr, ctx.schedulers)
 
 
 class NCritic(Trick):
@@ -54,7 +47,7 @@ class NCritic(Trick):
         max_steps: the cap of the adaptive mode (default ``n``).
 
     The D steps of one iteration see that iteration's real batch, with fresh fakes each.
-    ``module.signals["d_steps"]`` records how many were taken.
+    The step's signals' ``d_steps`` records how many were taken.
     """
 
     def __init__(
@@ -83,12 +76,12 @@ class NCritic(Trick):
         self.threshold = threshold
         self.max_steps = max_steps
 
-    def check_compatibility(self, module: GANModule, tricks: list[Trick]) -> None:
-        if not self.adaptive and module.n_critic not in (1, self.n):
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        if not self.adaptive and ctx.n_critic not in (1, self.n):
             raise ConfigError(
-                f"model.n_critic ({module.n_critic}) and NCritic n ({self.n}) disagree; "
+                f"model.n_critic ({ctx.n_critic}) and NCritic n ({self.n}) disagree; "
                 "set the number of D steps in one place."
             )
 
-    def wants_more_d_steps(self, module: GANModule, d_steps_done: int, d_loss: Tensor) -> bool:
+    def wants_more_d_steps(self, ctx: StepContext, d_steps_done: int, d_loss: Tensor) -> bool:
         return wants_more_critic_steps(d_steps_done, d_loss, self.n, self.threshold, self.max_steps)

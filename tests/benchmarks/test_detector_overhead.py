@@ -18,14 +18,14 @@ class Counting(Detector):
 def test_detectors_run_only_in_every_other_block_and_every_step_is_timed(overhead, tmp_path):
     detector = Counting()
     timer = overhead.InterleavedDetectors(block=2, output=str(tmp_path / "times.json"))
-    fit_briefly(tiny_gan_module(), 8, [detector, timer], default_root_dir=tmp_path)
+    fit_briefly(tiny_gan_module(detectors=[detector]), 8, [timer], default_root_dir=tmp_path)
     # Iterations 2, 3, 6 and 7 (0-based) have detectors on; each sees the step it ends at.
     assert detector.seen == [3, 4, 7, 8]
     record = json.loads((tmp_path / "times.json").read_text())
     times = record["steps"]
     assert [(step, on) for step, on, _ in times] == [(i, (i // 2) % 2 == 1) for i in range(8)]
     assert all(seconds > 0 for _, _, seconds in times)
-    # The detector's own hook was timed on its 4 iterations, and is part of their time.
+    # The detector's own methods were timed on its 4 iterations, and is part of their time.
     on_time = sum(seconds for _, on, seconds in times if on)
     assert 0 < record["hook_seconds"]["Counting"] < on_time
 

@@ -9,6 +9,7 @@ import torch
 from gan_tricks import monitors
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors import Detector, read_alarms
+from gan_tricks.monitors.actions import REMEDIES, lower_d_lr, lower_lrs
 from gan_tricks.testing import fit_briefly, tiny_gan_module
 from gan_tricks.tricks import InstanceNoise, LabelSmoothing, SpectralNorm
 
@@ -26,12 +27,13 @@ class FiresAt(Detector):
 
 def test_remediate_lower_d_lr_halves_ds_rate_and_says_so(tmp_path):
     initial = 2e-4
+    detector = FiresAt([3], action="remediate", remedy="lower_d_lr")
     module = tiny_gan_module(
         g_optimizer=lambda p: torch.optim.Adam(p, lr=initial),
         d_optimizer=lambda p: torch.optim.Adam(p, lr=initial),
+        detectors=[detector],
     )
-    detector = FiresAt([3], action="remediate", remedy="lower_d_lr")
-    trainer = fit_briefly(module, 5, [detector], default_root_dir=tmp_path)
+    trainer = fit_briefly(module, 5, default_root_dir=tmp_path)
     g_optimizer, d_optimizer = trainer.optimizers
     assert d_optimizer.param_groups[0]["lr"] == pytest.approx(initial / 2)
     assert g_optimizer.param_groups[0]["lr"] == pytest.approx(initial)
@@ -40,11 +42,11 @@ def test_remediate_lower_d_lr_halves_ds_rate_and_says_so(tmp_path):
 
 
 def test_remediate_switches_instance_noise_on_mid_run(tmp_path):
-    module = tiny_gan_module()
     detector = FiresAt([2], action="remediate", remedy="raise_instance_noise")
-    trainer = fit_briefly(module, 6, [detector], default_root_dir=tmp_path)
-    (noise,) = [c for c in trainer.callbacks if isinstance(c, InstanceNoise)]
-    assert noise in module._tricks and noise.step == 5  # it took part in later iterations
+    module = tiny_gan_module(detectors=[detector])
+    fit_briefly(module, 6, default_root_dir=tmp_path)
+    (noise,) = [t for t in module.tricks if isinstance(t, InstanceNoise)]
+    assert noise.step == 5  # it took part in later iterations
     assert noise.sigma_at(2) == pytest.approx(0.1 * (1 - 2 / 6))
     assert "switched instance noise on" in detector.alarms[0].action
 
@@ -52,19 +54,20 @@ def test_remediate_switches_instance_noise_on_mid_run(tmp_path):
 def test_remediate_boosts_instance_noise_that_is_already_on(tmp_path):
     noise = InstanceNoise(sigma=0.05, schedule="constant")
     detector = FiresAt([2], action="remediate", remedy="raise_instance_noise")
-    fit_briefly(tiny_gan_module(), 4, [noise, detector], default_root_dir=tmp_path)
+    module = tiny_gan_module(tricks=[noise], detectors=[detector])
+    fit_briefly(module, 4, default_root_dir=tmp_path)
     assert noise.current_sigma == pytest.approx(0.1)
     assert detector.alarms[0].action == "remediate: doubled the instance noise (sigma now 0.1)"
 
 
 def test_remediate_label_smoothing_changes_ds_targets(tmp_path):
-    module = tiny_gan_module()
     detector = FiresAt([2], action="remediate", remedy="add_label_smoothing")
-    trainer = fit_briefly(module, 4, [detector], default_root_dir=tmp_path)
-    (smoothing,) = [c for c in trainer.callbacks if isinstance(c, LabelSmoothing)]
-    real, fake = smoothing.targets(module, torch.ones(4), torch.zeros(4))
+    module = tiny_gan_module(detectors=[detector])
+    fit_briefly(module, 4, default_root_dir=tmp_path)
+    (smoothing,) = [t for t in module.tricks if isinstance(t, LabelSmoothing)]
+    ctx = module.engine.context
+    real, fake = smoothing.targets(ctx, torch.ones(4), torch.zeros(4))
     assert torch.equal(real, torch.full((4,), 0.9)) and torch.equal(fake, torch.zeros(4))
-    assert smoothing in module._tricks
 
 
 class WeightRecorder(pl.Callback):
@@ -77,8 +80,9 @@ class WeightRecorder(pl.Callback):
 
 def test_rollback_restores_the_older_of_the_last_two_healthy_states(tmp_path):
     detector = FiresAt([10], action="rollback", rollback_every=3)
-    recorder = WeightRecorder()  # after the detector: it sees the restored weights
-    fit_briefly(tiny_gan_module(), 12, [detector, recorder], default_root_dir=tmp_path)
+    recorder = WeightRecorder()  # after the module's step: it sees the restored weights
+    module = tiny_gan_module(detectors=[detector])
+    fit_briefly(module, 12, [recorder], default_root_dir=tmp_path)
     (alarm,) = detector.alarms
     # Healthy states were kept at steps 3, 6 and 9; the older of the last two is step 6.
     assert alarm.action == "rollback: restored the weights and optimizer states of step 6"
@@ -93,14 +97,12 @@ def test_rollback_restores_the_older_of_the_last_two_healthy_states(tmp_path):
 def test_a_resumed_run_rolls_back_to_the_state_the_killed_one_kept(tmp_path):
     # Healthy states are kept at steps 3 and 6; the run is checkpointed at 7 and resumed.
     first = FiresAt([], action="rollback", rollback_every=3)
-    trainer = fit_briefly(tiny_gan_module(), 7, [first])
+    trainer = fit_briefly(tiny_gan_module(detectors=[first]), 7)
     trainer.save_checkpoint(tmp_path / "seven.ckpt")
 
     resumed, recorder = FiresAt([8], action="rollback", rollback_every=3), WeightRecorder()
-    module = tiny_gan_module()
-    fit_briefly(
-        module, 9, [resumed, recorder], ckpt_path=tmp_path / "seven.ckpt", default_root_dir=tmp_path
-    )
+    module = tiny_gan_module(detectors=[resumed])
+    fit_briefly(module, 9, [recorder], ckpt_path=tmp_path / "seven.ckpt", default_root_dir=tmp_path)
 
     assert (
         resumed.alarms[0].action == "rollback: restored the weights and optimizer states of step 3"
@@ -112,7 +114,7 @@ def test_a_resumed_run_rolls_back_to_the_state_the_killed_one_kept(tmp_path):
 
 def test_rollback_before_any_healthy_state_says_nothing_was_restored(tmp_path):
     detector = FiresAt([1], action="rollback", rollback_every=5)
-    fit_briefly(tiny_gan_module(), 2, [detector], default_root_dir=tmp_path)
+    fit_briefly(tiny_gan_module(detectors=[detector]), 2, default_root_dir=tmp_path)
     assert detector.alarms[0].action == "rollback: no healthy state kept yet, nothing restored"
 
 
@@ -131,9 +133,31 @@ def test_bad_action_settings_are_refused(kwargs, says):
 
 def test_a_structural_trick_cannot_join_mid_run(tmp_path):
     module = tiny_gan_module()
-    fit_briefly(module, 1, [], default_root_dir=tmp_path)
-    with pytest.raises(ConfigError, match="must be in the recipe from the start"):
+    fit_briefly(module, 1, default_root_dir=tmp_path)
+    with pytest.raises(ConfigError, match="must be in the run from the start"):
         module.add_trick(SpectralNorm())
+
+
+def test_remedies_change_the_engines_optimizers_and_scheduler_bases(tiny_engine):
+    engine = tiny_engine(lr=4e-4)
+    scheduler = torch.optim.lr_scheduler.StepLR(engine.d_optimizer, step_size=1000)
+    engine.attach_optimizers(engine.g_optimizer, engine.d_optimizer, [scheduler])
+    assert lower_d_lr(engine) == "halved D's learning rate (0.0004 -> 0.0002)"
+    assert engine.d_optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
+    assert scheduler.base_lrs == [pytest.approx(2e-4)]
+    scheduler.step()  # the scheduler does not undo the change
+    assert engine.d_optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
+    assert (
+        lower_lrs(engine) == "halved both learning rates (G 0.0004 -> 0.0002, D 0.0002 -> 0.0001)"
+    )
+    assert engine.g_optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
+
+
+def test_every_remedy_takes_the_engine_and_says_what_it_changed(tiny_engine):
+    for name, remedy in REMEDIES.items():
+        engine = tiny_engine()
+        said = remedy(engine)
+        assert isinstance(said, str) and said, name
 
 
 DETECTORS = [

@@ -63,7 +63,8 @@ def test_alarms_reach_the_console_the_run_folder_and_wandb(tmp_path, caplog):
     logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="gan-tricks-test")
     detector = Threshold(limit=-1e9, warmup=2, cooldown=3)  # every step after the warm-up
     with caplog.at_level(logging.WARNING, logger="gan_tricks.monitors"):
-        fit_briefly(tiny_gan_module(), 8, [detector], logger=logger, default_root_dir=tmp_path)
+        module = tiny_gan_module(detectors=[detector])
+        fit_briefly(module, 8, logger=logger, default_root_dir=tmp_path)
     logger.experiment.finish()
     steps = [alarm.step for alarm in detector.alarms]
     assert steps == [2, 5, 8]  # global_step after each iteration: 1 .. 8
@@ -93,24 +94,31 @@ def test_alarms_reach_the_console_the_run_folder_and_wandb(tmp_path, caplog):
         for update in record.summary.update:
             summary[update.key or "/".join(update.nested_key)] = json.loads(update.value_json)
     assert summary["alarm_count"] == 3
-    assert summary["alarms"]["Threshold"]["step"] == 8
+    assert [a["step"] for a in summary["alarms"]] == [2, 5, 8]  # every alarm, not the last
+    assert {a["detector"] for a in summary["alarms"]} == {"Threshold"}
+    series = [
+        item
+        for record in finished_wandb_records(run_file, "history")
+        for item in record.history.item
+        if (item.key or "/".join(item.nested_key)) == "alarms/Threshold"
+    ]
+    assert len(series) == 3
 
 
 def test_action_stop_ends_the_fit_after_the_alarm(tmp_path):
     detector = Threshold(limit=-1e9, warmup=3, action="stop")
-    trainer = fit_briefly(tiny_gan_module(), 50, [detector], default_root_dir=tmp_path)
+    trainer = fit_briefly(tiny_gan_module(detectors=[detector]), 50, default_root_dir=tmp_path)
     assert trainer.global_step == 3
     assert [a.step for a in read_alarms(tmp_path)] == [3]
 
 
 def test_a_checkpoint_carries_the_detectors_state(tmp_path):
     detector = Threshold(limit=-1e9, warmup=2, cooldown=100)
-    trainer = fit_briefly(tiny_gan_module(), 4, [detector], default_root_dir=tmp_path)
+    trainer = fit_briefly(tiny_gan_module(detectors=[detector]), 4, default_root_dir=tmp_path)
     trainer.save_checkpoint(tmp_path / "a.ckpt")
     resumed = Threshold(limit=-1e9, warmup=2, cooldown=100)
-    fit_briefly(
-        tiny_gan_module(), 6, [resumed], ckpt_path=tmp_path / "a.ckpt", default_root_dir=tmp_path
-    )
+    module = tiny_gan_module(detectors=[resumed])
+    fit_briefly(module, 6, ckpt_path=tmp_path / "a.ckpt", default_root_dir=tmp_path)
     assert [a.step for a in resumed.alarms] == [2]  # restored, and step 5-6 still cooling down
     assert len(resumed.recent) == 3
 
@@ -120,3 +128,58 @@ def test_alarm_json_round_trip():
     again = Alarm(**json.loads(alarm.to_json()))
     assert again.step == 7 and again.signals["a"] != again.signals["a"]  # NaN survives
     assert torch.isnan(torch.tensor(again.signals["a"]))
+
+
+class NeedsLogits(Threshold):
+    needs = ("d_loss", "d_real", "d_fake")
+
+
+def test_missing_signals_are_named_in_one_sentence(one_sentence):
+    detector = NeedsLogits(warmup=0)
+    with pytest.raises(ConfigError) as error:
+        detector.observe(0, {"d_loss": 0.3, "g_loss": 0.7})
+    message = str(error.value)
+    one_sentence(message)
+    assert message.startswith(
+        "NeedsLogits needs the signals d_loss, d_real, d_fake but got no d_real, d_fake "
+        "(given: d_loss, g_loss)"
+    )
+    assert detector.observe(1, {"d_loss": 0.3, "d_real": 0.2, "d_fake": -0.1}) is None
+
+
+def test_a_report_without_the_needed_signals_is_refused(tiny_engine, one_sentence):
+    engine = tiny_engine([NeedsLogits(warmup=0)])
+    with pytest.raises(ConfigError, match="needs the signals d_loss, d_real, d_fake") as error:
+        engine.report({"d_loss": 0.3, "g_loss": 0.7}, step=1)
+    one_sentence(str(error.value))
+
+
+# -log(0.9) - log(1 - 0.1): the loss of probabilities 0.9 and 0.1; logits 0.9 and 0.1 would
+# give softplus(-0.9) + softplus(0.1) = 1.085.
+PROBABILITIES = {"d_loss": 0.2107, "d_real": 0.9, "d_fake": 0.1, "g_loss": 2.3}
+LOGITS = {"d_loss": 1.085, "d_real": 0.9, "d_fake": 0.1, "g_loss": 0.64}
+
+
+def test_probabilities_reported_as_logits_are_refused_after_three_reports(
+    tiny_engine, one_sentence
+):
+    engine = tiny_engine([Threshold(limit=1e9)])  # loss: nonsaturating
+    engine.report(PROBABILITIES, step=1)
+    engine.report(PROBABILITIES, step=2)
+    with pytest.raises(ConfigError, match="look like D's probabilities, not its logits") as error:
+        engine.report(PROBABILITIES, step=3)
+    one_sentence(str(error.value))
+
+
+def test_logits_and_other_losses_pass_the_logit_check(tiny_engine):
+    engine = tiny_engine([Threshold(limit=1e9)])
+    for step in range(1, 10):
+        assert engine.report(LOGITS, step=step) == []
+    # A run of probability-like reports broken by one of logits starts counting again.
+    for step, signals in enumerate([PROBABILITIES, PROBABILITIES, LOGITS, PROBABILITIES], 10):
+        engine.report(signals, step=step)
+    # Hinge and Wasserstein losses read no sigmoid: nothing to tell apart.
+    for loss in ("hinge", "wasserstein"):
+        engine = tiny_engine([Threshold(limit=1e9)], loss=loss)
+        for step in range(1, 6):
+            engine.report(PROBABILITIES, step=step)

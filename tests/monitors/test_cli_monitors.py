@@ -24,13 +24,15 @@ def test_every_detector_runs_in_a_fit(recipe, overlay, tmp_path, monkeypatch):
     args += ["--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
     assert main(args) == 0
     saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
-    listed = {c["class_path"] for c in yaml.safe_load(overlay.read_text())["trainer"]["callbacks+"]}
-    ran = {c["class_path"] for c in saved["trainer"]["callbacks"]}
-    assert listed <= ran
+    listed = {c["class_path"] for c in yaml.safe_load(overlay.read_text())["model"]["detectors+"]}
+    ran = {c["class_path"] for c in saved["model"]["detectors"]}
+    assert listed == ran
     assert len(listed) == 8
-    # The overlay adds to the recipe's own callbacks (ring8_tricks packs pairs for D).
-    own = yaml.safe_load(recipe.read_text())["trainer"].get("callbacks") or []
-    assert {c["class_path"] for c in own} <= ran
+    # The overlay adds detectors and keeps the recipe's own tricks (ring8_tricks packs pairs).
+    own = yaml.safe_load(recipe.read_text())["model"].get("tricks") or []
+    assert {c["class_path"] for c in own} <= {
+        c["class_path"] for c in saved["model"]["tricks"] or []
+    }
     header = (tmp_path / "r" / "metrics.csv").read_text().splitlines()[0]
     assert "monitor/g_grad_max_layer" in header
 

@@ -59,9 +59,9 @@ class ConstantGenerator(nn.Module):
 
 
 def test_a_collapsed_generator_is_caught_in_a_fit(tmp_path):
-    module = tiny_gan_module(generator=ConstantGenerator())
     detector = ModeCollapse(every=2, patience=3, warmup=0)
-    fit_briefly(module, 20, [detector], default_root_dir=tmp_path, max_epochs=-1)
+    module = tiny_gan_module(generator=ConstantGenerator(), detectors=[detector])
+    fit_briefly(module, 20, default_root_dir=tmp_path, max_epochs=-1)
     assert detector.alarms and detector.alarms[0].step == 6  # checks at 2, 4, 6
 
 
@@ -71,7 +71,11 @@ def test_a_generator_that_matches_the_data_is_not_flagged(tmp_path):
     with torch.no_grad():
         identity.weight.copy_(torch.eye(2))
         identity.bias.zero_()
-    module = tiny_gan_module(generator=identity, g_optimizer=lambda p: torch.optim.SGD(p, lr=1e-9))
     detector = ModeCollapse(every=2, patience=3, warmup=0)
-    fit_briefly(module, 20, [detector], default_root_dir=tmp_path, max_epochs=-1)
+    module = tiny_gan_module(
+        generator=identity,
+        g_optimizer=lambda p: torch.optim.SGD(p, lr=1e-9),
+        detectors=[detector],
+    )
+    fit_briefly(module, 20, default_root_dir=tmp_path, max_epochs=-1)
     assert detector.alarms == []

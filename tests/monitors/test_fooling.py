@@ -96,7 +96,7 @@ def test_bad_settings_are_refused(kwargs):
 
 def test_a_fit_measures_the_moment_gap(tmp_path):
     detector = GeneratorFoolingWithGarbage(window=20, every=2, warmup=0)
-    fit_briefly(tiny_gan_module(), 10, [detector], default_root_dir=tmp_path)
+    fit_briefly(tiny_gan_module(detectors=[detector]), 10, default_root_dir=tmp_path)
     assert len(detector.gaps) == 5 and all(gap > 0 for gap in detector.gaps)
     assert len(detector.g_losses) == 10
 

@@ -52,9 +52,9 @@ def test_a_saturated_sigmoid_under_the_minimax_loss_is_a_vanishing_gradient():
     assert not any(detector.observe(s, saturated) for s in range(20))
 
 
-def test_the_loss_is_read_from_the_module(tmp_path):
+def test_the_loss_is_read_from_the_engine(tmp_path):
     detector = GradientPathology()
-    fit_briefly(tiny_gan_module(loss="minimax"), 1, [detector], default_root_dir=tmp_path)
+    fit_briefly(tiny_gan_module(loss="minimax", detectors=[detector]), 1, default_root_dir=tmp_path)
     assert detector.loss == "minimax"
 
 
@@ -76,11 +76,13 @@ def test_bad_settings_are_refused(kwargs):
 
 def test_an_exploding_learning_rate_is_caught_in_a_fit(tmp_path):
     # A quadratic loss grows with D's outputs, which a huge SGD step sends flying.
-    module = tiny_gan_module(
-        loss="least_squares", d_optimizer=lambda p: torch.optim.SGD(p, lr=10.0)
-    )
     detector = GradientPathology(warmup=0)
-    fit_briefly(module, 20, [detector], default_root_dir=tmp_path, max_epochs=-1)
+    module = tiny_gan_module(
+        loss="least_squares",
+        d_optimizer=lambda p: torch.optim.SGD(p, lr=10.0),
+        detectors=[detector],
+    )
+    fit_briefly(module, 20, default_root_dir=tmp_path, max_epochs=-1)
     # D's weights fly off in its first step, and G's gradients through it: from step 2 on
     # they are over 1,000, then NaN, and three such steps end at step 4.
     (alarm,) = detector.alarms
@@ -90,5 +92,6 @@ def test_an_exploding_learning_rate_is_caught_in_a_fit(tmp_path):
 
 def test_a_healthy_fit_raises_nothing(tmp_path):
     detector = GradientPathology(patience=5, warmup=0)
-    fit_briefly(tiny_gan_module(), 60, [detector], default_root_dir=tmp_path, max_epochs=-1)
+    module = tiny_gan_module(detectors=[detector])
+    fit_briefly(module, 60, default_root_dir=tmp_path, max_epochs=-1)
     assert detector.alarms == []

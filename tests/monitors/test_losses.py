@@ -27,22 +27,36 @@ def test_non_finite_stops_a_fit_in_the_step_its_data_turns_nan(tmp_path):
     points = torch.randn(16 * 8, 2)
     points[16 * 5 + 3] = math.nan  # the sixth batch
     data = DataLoader(TensorDataset(points), batch_size=16)
-    trainer = fit_briefly(tiny_gan_module(), 8, [NonFinite()], data=data, default_root_dir=tmp_path)
+    module = tiny_gan_module(detectors=[NonFinite()])
+    trainer = fit_briefly(module, 8, data=data, default_root_dir=tmp_path)
     (alarm,) = read_alarms(tmp_path)
     assert alarm.step == 6 == trainer.global_step  # stopped right there
     assert "d_loss" in alarm.signals
 
 
 def test_non_finite_sees_weights_that_turned_nan(tmp_path):
-    module = tiny_gan_module()
     detector = NonFinite(weights_every=1)
-    fit_briefly(module, 2, [detector], default_root_dir=tmp_path)
+    module = tiny_gan_module(detectors=[detector])
+    fit_briefly(module, 2, default_root_dir=tmp_path)
     assert detector.alarms == []
     with torch.no_grad():
         next(module.discriminator.parameters())[0, 0] = math.nan
-    signals = detector.measure(module.trainer, module)
+    signals = detector.measure(module.engine.context, module.signals.floats())
+    assert set(signals) == {"generator_weight_norm", "discriminator_weight_norm"}  # its own
     assert math.isnan(signals["discriminator_weight_norm"])
     assert math.isfinite(signals["generator_weight_norm"])
+
+
+def test_non_finite_checks_the_weights_every_so_many_iterations():
+    detector = NonFinite(weights_every=3)
+    module = tiny_gan_module()
+    ctx = module.engine.context
+    measured = []
+    for step in range(7):
+        ctx.step = step
+        measured.append(bool(detector.measure(ctx, {})))
+    assert measured == [False, False, True, False, False, True, False]  # after 3 and 6 done
+    assert NonFinite(weights_every=0).measure(ctx, {}) == {}
 
 
 def saturated(d_loss=0.002):
@@ -73,20 +87,34 @@ def test_overpowering_sees_saturation_through_label_smoothing():
 
 def test_overpowering_fires_when_d_wins_a_real_fit(tmp_path):
     # G barely learns (lr 1e-9) while D learns fast: D separates the two and its loss goes to 0.
+    detector = DiscriminatorOverpowering(window=50, warmup=0)
     module = tiny_gan_module(
         g_optimizer=lambda p: torch.optim.SGD(p, lr=1e-9),
         d_optimizer=lambda p: torch.optim.Adam(p, lr=0.01),
+        detectors=[detector],
     )
     data = DataLoader(TensorDataset(torch.randn(512, 2) * 0.1 + 3.0), batch_size=64)
-    detector = DiscriminatorOverpowering(window=50, warmup=0)
-    fit_briefly(module, 200, [detector], data=data, default_root_dir=tmp_path, max_epochs=-1)
+    fit_briefly(module, 200, data=data, default_root_dir=tmp_path, max_epochs=-1)
     assert detector.alarms and detector.alarms[0].step < 200
     assert read_alarms(tmp_path)[0].detector == "DiscriminatorOverpowering"
 
 
+def test_overpowering_and_oscillation_name_the_signals_they_need():
+    with pytest.raises(ConfigError, match=r"needs the signals d_loss, d_real, d_fake but got no "
+                       r"d_real, d_fake \(given: d_loss\)"):  # fmt: skip
+        DiscriminatorOverpowering(warmup=0).observe(0, {"d_loss": 0.1})
+    with pytest.raises(ConfigError, match="LossOscillation needs the signals d_loss but got no"):
+        LossOscillation().observe(0, {"g_loss": 0.7})
+    assert NonFinite().observe(0, {}) is None  # it checks whatever it is given
+
+
 def test_overpowering_refuses_a_wasserstein_critic(tmp_path):
     with pytest.raises(ConfigError, match="Wasserstein"):
-        fit_briefly(tiny_gan_module(loss="wasserstein"), 1, [DiscriminatorOverpowering()])
+        fit_briefly(
+            tiny_gan_module(loss="wasserstein", detectors=[DiscriminatorOverpowering()]),
+            1,
+            default_root_dir=tmp_path,
+        )
 
 
 def noisy(level, spread, seed=0):

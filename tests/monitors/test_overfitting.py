@@ -16,8 +16,8 @@ def test_sign_mean_is_adas_heuristic():
 
 
 def test_judge_packs_drops_an_incomplete_pack_and_leaves_batchnorm_alone(tmp_path):
-    module = tiny_gan_module(d_options={"in_dim": 4, "norm": "batch"})
-    fit_briefly(module, 2, [Packing(2)], default_root_dir=tmp_path)
+    module = tiny_gan_module(d_options={"in_dim": 4, "norm": "batch"}, tricks=[Packing(2)])
+    fit_briefly(module, 2, default_root_dir=tmp_path)
     norm = next(m for m in module.discriminator.modules() if isinstance(m, torch.nn.BatchNorm1d))
     stats = norm.running_mean.clone()
     points = torch.randn(9, 2)
@@ -54,7 +54,6 @@ def test_bad_settings_are_refused(kwargs):
 
 
 def test_a_fit_reads_d_on_training_and_heldout_digits(tmp_path):
-    module = tiny_image_gan_module()
     data = Digits(image_size=8, batch_size=32, holdout=0.2)
     readings = []
 
@@ -64,11 +63,13 @@ def test_a_fit_reads_d_on_training_and_heldout_digits(tmp_path):
                 readings.append((step, signals["r_train"], signals["r_heldout"]))
             return super().check(step, signals)
 
-    fit_briefly(module, 6, [Recording(every=2, warmup=0)], data=data, default_root_dir=tmp_path)
+    module = tiny_image_gan_module(detectors=[Recording(every=2, warmup=0)])
+    fit_briefly(module, 6, data=data, default_root_dir=tmp_path)
     assert [step for step, _, _ in readings] == [2, 4, 6]
     assert all(-1 <= r <= 1 for _, train, heldout in readings for r in (train, heldout))
 
 
 def test_data_without_a_heldout_set_is_refused_in_one_sentence(tmp_path):
     with pytest.raises(ConfigError, match="needs held-out real data"):
-        fit_briefly(tiny_gan_module(), 1, [DiscriminatorOverfitting()], default_root_dir=tmp_path)
+        module = tiny_gan_module(detectors=[DiscriminatorOverfitting()])
+        fit_briefly(module, 1, default_root_dir=tmp_path)

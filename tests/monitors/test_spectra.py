@@ -73,9 +73,9 @@ def test_bad_settings_are_refused(kwargs):
 
 
 def test_a_fit_records_each_layers_spread(tmp_path):
-    module = tiny_gan_module()
     detector = SpectralCollapse(every=2, warmup=0)
-    fit_briefly(module, 6, [detector], default_root_dir=tmp_path)
+    module = tiny_gan_module(detectors=[detector])
+    fit_briefly(module, 6, default_root_dir=tmp_path)
     matrices = weight_matrices(module.discriminator)
     assert set(detector.highest) == {name for name, m in matrices.items() if min(m.shape) >= 2}
     assert len(detector.highest) == len(matrices) - 1  # all but the output layer

@@ -19,8 +19,8 @@ MNIST = str(ROOT / "recipes" / "dcgan_mnist.yaml")
 QUIET = ["--wandb", "off", "--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false"]
 
 
-def callbacks(*entries: str) -> str:
-    lines = ["trainer:", "  callbacks+:"]
+def tricks(*entries: str) -> str:
+    lines = ["model:", "  tricks+:"]
     for entry in entries:
         name, _, init = entry.partition(" ")
         lines.append(f"    - class_path: gan_tricks.tricks.{name}")
@@ -35,9 +35,9 @@ FILES = {
     "list.yaml": "- fit\n- ring8\n",  # YAML, but not a mapping of settings
     "picture.yaml": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",  # not text
     "unknown_key.yaml": "model:\n  n_critics: 5\n",
-    "clip_and_penalty.yaml": callbacks("WeightClipping", "GradientPenalty {kind: wgan-gp}"),
-    "two_augmentations.yaml": callbacks("DiffAugment", "AdaptiveAugment"),
-    "penalty_on_batchnorm.yaml": callbacks("GradientPenalty {kind: r1}"),
+    "clip_and_penalty.yaml": tricks("WeightClipping", "GradientPenalty {kind: wgan-gp}"),
+    "two_augmentations.yaml": tricks("DiffAugment", "AdaptiveAugment"),
+    "penalty_on_batchnorm.yaml": tricks("GradientPenalty {kind: r1}"),
     "garbage.ckpt": b"these bytes are not a checkpoint",
 }
 

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from gan_tricks.checkpointing import AtomicCheckpointIO
+from gan_tricks.engine import StepContext
 from gan_tricks.functional import drop_nonfinite_gradients
 from gan_tricks.monitors import NonFinite
 from gan_tricks.testing import fit_briefly, tiny_gan_module
@@ -27,10 +28,10 @@ class NaNPenaltyAt(Trick):
         self.step = step
         self.d_steps = 0
 
-    def d_penalty(self, module, real, fake, real_logits, fake_logits):
+    def d_penalty(self, ctx: StepContext) -> torch.Tensor | None:
         self.d_steps += 1
         if self.d_steps == self.step:
-            return real_logits.sum() * float("nan")
+            return ctx.real_logits.sum() * float("nan")
         return None
 
 
@@ -68,9 +69,14 @@ class NaNWeightAfter(pl.Callback):
 
 
 def fit_and_read_discriminator(
-    folder: Path, steps: int, *callbacks: pl.Callback
+    folder: Path,
+    steps: int,
+    *,
+    tricks: tuple[Trick, ...] = (),
+    detectors: tuple[NonFinite, ...] = (),
+    callbacks: tuple[pl.Callback, ...] = (),
 ) -> dict[str, torch.Tensor]:
-    module = tiny_gan_module()
+    module = tiny_gan_module(tricks=list(tricks), detectors=list(detectors))
     fit_briefly(module, steps, callbacks, default_root_dir=folder)  # alarms.jsonl goes there
     assert all(bool(torch.isfinite(p).all()) for p in module.parameters())
     return {name: value.clone() for name, value in module.discriminator.state_dict().items()}
@@ -81,7 +87,9 @@ def test_a_nonfinite_update_of_d_is_skipped_and_reported(injection, tmp_path):
     before_the_bad_step = fit_and_read_discriminator(tmp_path, STEPS - 1)
     guard = NonFinite(action="warn")
 
-    after = fit_and_read_discriminator(tmp_path, STEPS, injection(STEPS), guard)
+    # A trick goes to the model; a Lightning callback to the trainer.
+    injected = {"tricks" if issubclass(injection, Trick) else "callbacks": (injection(STEPS),)}
+    after = fit_and_read_discriminator(tmp_path, STEPS, detectors=(guard,), **injected)
 
     # D is bit for bit where it was before the poisoned step: the update never happened.
     assert all(torch.equal(after[name], value) for name, value in before_the_bad_step.items())
@@ -91,19 +99,20 @@ def test_a_nonfinite_update_of_d_is_skipped_and_reported(injection, tmp_path):
 
 
 def test_the_default_action_stops_the_run_with_healthy_weights(tmp_path):
-    module = tiny_gan_module()
     guard = NonFinite()
-    trainer = fit_briefly(module, 50, [NaNPenaltyAt(4), guard], default_root_dir=tmp_path)
+    module = tiny_gan_module(tricks=[NaNPenaltyAt(4)], detectors=[guard])
+    trainer = fit_briefly(module, 50, default_root_dir=tmp_path)
     assert trainer.global_step == 4
     assert all(bool(torch.isfinite(p).all()) for p in module.parameters())
     assert guard.alarms[0].action.startswith("stop")
 
 
 def test_nan_weights_roll_back_to_a_healthy_state(tmp_path):
-    module = tiny_gan_module()
     guard = NonFinite(action="rollback", weights_every=1, rollback_every=2)
-    fit_briefly(module, 9, [NaNWeightAfter(5), guard], default_root_dir=tmp_path)
-    assert [alarm.step for alarm in guard.alarms] == [5]
+    module = tiny_gan_module(detectors=[guard])
+    fit_briefly(module, 9, [NaNWeightAfter(5)], default_root_dir=tmp_path)
+    # The callback writes the NaN after iteration 5's checks: iteration 6 is the first to see it.
+    assert [alarm.step for alarm in guard.alarms] == [6]
     assert guard.alarms[0].action.startswith("rollback: restored the weights")
     assert all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
@@ -111,13 +120,13 @@ def test_nan_weights_roll_back_to_a_healthy_state(tmp_path):
 def test_no_checkpoint_is_written_holding_nan_weights(tmp_path):
     from gan_tricks.run import LastCheckpoint
 
-    module = tiny_gan_module()
+    module = tiny_gan_module(detectors=[NonFinite(action="warn")])
     checkpoints = tmp_path / "checkpoints"
     with pytest.warns(UserWarning, match="not writing .*last.ckpt: the weights hold NaN"):
         fit_briefly(
             module,
             6,
-            [NaNWeightAfter(3), NonFinite(action="warn"), LastCheckpoint(checkpoints, 1)],
+            [NaNWeightAfter(3), LastCheckpoint(checkpoints, 1)],
             enable_checkpointing=True,
             plugins=[AtomicCheckpointIO()],
             default_root_dir=tmp_path,

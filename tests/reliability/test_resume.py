@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from gan_tricks.lightning.module import ENGINE_STATE_KEY
+
 HERE = Path(__file__).resolve().parent
 RECIPE = str(HERE / "stateful_digits.yaml")
 STEPS = 240
@@ -78,10 +80,13 @@ def assert_same_future(resumed: dict, reference: dict) -> None:
         for index, state in theirs["state"].items():
             for key, value in state.items():
                 assert torch.equal(mine["state"][index][key], value), (index, key)
-    stateful = ("ExperienceReplay", "AdaptiveAugment", "LeCam", "InstanceNoise", "LossOscillation")
-    for name in stateful:
-        key = next(k for k in reference["callbacks"] if k.startswith(name))
-        assert _equal(resumed["callbacks"][key], reference["callbacks"][key]), name
+    mine, theirs = resumed[ENGINE_STATE_KEY], reference[ENGINE_STATE_KEY]
+    for kind, name in [
+        *(("tricks", n) for n in ("ExperienceReplay", "AdaptiveAugment", "LeCam", "InstanceNoise")),
+        ("detectors", "LossOscillation"),
+    ]:
+        assert _equal(mine[kind][name], theirs[kind][name]), name
+    assert _equal(mine, theirs)
 
 
 def _equal(a, b) -> bool:

@@ -21,8 +21,8 @@ def linear_layers(network):
 
 
 def test_weight_clipping_keeps_the_critic_in_the_box_during_a_fit():
-    module = tiny_gan_module(loss="wasserstein")
-    fit_briefly(module, 3, callbacks=[WeightClipping(0.01)])
+    module = tiny_gan_module(loss="wasserstein", tricks=[WeightClipping(0.01)])
+    fit_briefly(module, 3)
     parameters = list(module.discriminator.parameters())
     assert all(p.abs().max() <= 0.01 for p in parameters)
     assert any(p.abs().max() == 0.01 for p in parameters)
@@ -30,9 +30,9 @@ def test_weight_clipping_keeps_the_critic_in_the_box_during_a_fit():
 
 
 def test_spectral_norm_is_applied_before_the_optimizers_and_trains_the_originals():
-    module = tiny_gan_module(loss="hinge")
+    module = tiny_gan_module(loss="hinge", tricks=[SpectralNorm()])
     before = linear_layers(module.discriminator)[0].weight.detach().clone()
-    trainer = fit_briefly(module, 3, callbacks=[SpectralNorm()])
+    trainer = fit_briefly(module, 3)
     layers = linear_layers(module.discriminator)
     assert all(parametrize.is_parametrized(layer, "weight") for layer in layers)
     assert not any(parametrize.is_parametrized(m) for m in module.generator.modules())
@@ -59,19 +59,18 @@ def test_spectral_norm_of_the_generator_only():
 )
 def test_clipping_with_spectral_norm_on_d_is_one_sentence(tricks):
     with pytest.raises(ConfigError, match="WeightClipping and spectral norm .* keep one"):
-        fit_briefly(tiny_gan_module(loss="wasserstein"), 1, callbacks=tricks)
+        fit_briefly(tiny_gan_module(loss="wasserstein", tricks=tricks), 1)
 
 
 def test_clipping_with_spectral_norm_on_g_only_is_fine():
     tricks = [WeightClipping(), SpectralNorm(discriminator=False, generator=True)]
-    fit_briefly(tiny_gan_module(loss="wasserstein"), 1, callbacks=tricks)
+    fit_briefly(tiny_gan_module(loss="wasserstein", tricks=tricks), 1)
 
 
 def test_clipping_with_a_gradient_penalty_is_one_sentence():
     with pytest.raises(ConfigError, match="WeightClipping and GradientPenalty"):
-        fit_briefly(
-            tiny_gan_module(loss="wasserstein"), 1, callbacks=[GradientPenalty(), WeightClipping()]
-        )
+        tricks = [GradientPenalty(), WeightClipping()]
+        fit_briefly(tiny_gan_module(loss="wasserstein", tricks=tricks), 1)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +92,7 @@ def test_a_run_with_spectral_norm_on_g_loads_for_sampling(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     extra = tmp_path / "sn_generator.yaml"
     extra.write_text(
-        "trainer:\n  callbacks:\n"
+        "model:\n  tricks+:\n"
         "    - class_path: gan_tricks.tricks.constraints.SpectralNorm\n"
         "      init_args: {discriminator: true, generator: true}\n"
     )

@@ -25,8 +25,8 @@ class Snapshots(Trick):
     def __init__(self):
         self.weights: list[list[torch.Tensor]] = []
 
-    def after_g_step(self, module):
-        self.weights.append([p.detach().clone() for p in module.generator.parameters()])
+    def after_g_step(self, ctx):
+        self.weights.append([p.detach().clone() for p in ctx.generator.parameters()])
 
 
 def hand_average(start, snapshots, decays):
@@ -52,10 +52,12 @@ def test_configure_networks_adds_a_frozen_copy_once():
 
 
 def test_the_average_follows_the_hand_update_with_rampup():
-    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
-    start = [p.detach().clone() for p in module.generator.parameters()]
     snapshots = Snapshots()
-    fit_briefly(module, 4, [snapshots, GeneratorEMA(decay=0.999, rampup=10)])
+    module = tiny_gan_module(
+        g_options=G_WITH_BATCHNORM, tricks=[snapshots, GeneratorEMA(decay=0.999, rampup=10)]
+    )
+    start = [p.detach().clone() for p in module.generator.parameters()]
+    fit_briefly(module, 4)
     decays = [min(0.999, (1 + k) / (10 + k)) for k in range(4)]
     expected = hand_average(start, snapshots.weights, decays)
     for got, want in zip(module.generator_ema.parameters(), expected):
@@ -66,17 +68,18 @@ def test_the_average_follows_the_hand_update_with_rampup():
 
 
 def test_the_average_copies_g_until_start_step():
-    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
     snapshots = Snapshots()
-    fit_briefly(module, 4, [snapshots, GeneratorEMA(decay=0.5, start_step=2, rampup=None)])
+    ema = GeneratorEMA(decay=0.5, start_step=2, rampup=None)
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM, tricks=[snapshots, ema])
+    fit_briefly(module, 4)
     expected = hand_average(snapshots.weights[1], snapshots.weights[2:], [0.5, 0.5])
     for got, want in zip(module.generator_ema.parameters(), expected):
         assert torch.allclose(got, want, atol=1e-6)
 
 
 def test_sampling_after_a_fit_uses_the_average():
-    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
-    fit_briefly(module, 3, [GeneratorEMA(decay=0.9, rampup=None)])
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM, tricks=[GeneratorEMA(0.9, rampup=None)])
+    fit_briefly(module, 3)
     samples = module.sample(64, seed=5)
     z = module.latent.sample(64, generator=torch.Generator().manual_seed(5))
     module.generator_ema.eval()
@@ -89,15 +92,15 @@ def test_sampling_after_a_fit_uses_the_average():
 class SpectralNormOnG(Trick):
     """A structural trick on G (idempotent), listed after GeneratorEMA below."""
 
-    def configure_networks(self, module):
-        layer = module.generator.net[0]
+    def configure_networks(self, networks, ctx=None):
+        layer = networks.generator.net[0]
         if not torch.nn.utils.parametrize.is_parametrized(layer):
             torch.nn.utils.parametrizations.spectral_norm(layer)
 
 
-def test_the_copy_takes_g_structure_whatever_the_callback_order():
-    module = tiny_gan_module(g_options=G_WITH_BATCHNORM)
-    fit_briefly(module, 2, [GeneratorEMA(), SpectralNormOnG()])
+def test_the_copy_takes_g_structure_whatever_the_trick_order():
+    module = tiny_gan_module(g_options=G_WITH_BATCHNORM, tricks=[GeneratorEMA(), SpectralNormOnG()])
+    fit_briefly(module, 2)
     keys = {
         key.removeprefix("generator.")
         for key in module.state_dict()

@@ -7,14 +7,17 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gan_tricks.data import Digits, Toy2D
 from gan_tricks.errors import ConfigError
-from gan_tricks.module import GANModule
+from gan_tricks.lightning import GANModule
 from gan_tricks.testing import fit_briefly, tiny_gan_module, tiny_image_gan_module
-from gan_tricks.tricks.input_range import InputRangeCheck, first_real_samples
+from gan_tricks.tricks.input_range import InputRangeCheck
 
 
-def fit_with_the_check(module: GANModule, data: DataLoader | pl.LightningDataModule) -> None:
-    """One step: the check runs when training starts, before the first batch."""
-    fit_briefly(module, 1, [InputRangeCheck()], data=data)
+def fit_with_the_check(
+    module: GANModule, data: DataLoader | pl.LightningDataModule, steps: int = 1
+) -> None:
+    """The check runs when training starts, or on the first real batch."""
+    module.add_trick(InputRangeCheck())
+    fit_briefly(module, steps, data=data)
 
 
 def image_module(out_activation: str = "tanh") -> GANModule:
@@ -55,28 +58,21 @@ def test_grid25_with_a_tanh_generator_fails():
         fit_with_the_check(points_module("tanh"), Toy2D(name="grid25", batch_size=64))
 
 
-def test_reading_a_plain_loader_leaves_its_shuffle_order_alone():
-    data = TensorDataset(torch.arange(40.0).reshape(20, 2))
-
-    def loader() -> DataLoader:
-        return DataLoader(
-            data, batch_size=5, shuffle=True, generator=torch.Generator().manual_seed(0)
-        )
-
-    checked = loader()
-    first = first_real_samples(checked, 7)
-    assert torch.equal(first, data.tensors[0][:7])
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(checked, loader()))
+def test_a_plain_loader_is_checked_on_its_first_batch_before_any_update():
+    module = points_module("tanh")
+    before = [p.detach().clone() for p in module.parameters()]
+    wide = TensorDataset(torch.linspace(-3, 3, 64).reshape(32, 2))
+    # The first batch of 16 rows holds the first half of the values: [-3, -0.0476].
+    with pytest.raises(ConfigError, match=r"spans \[-3, -0.0476\] but the generator ends"):
+        fit_with_the_check(module, DataLoader(wide, batch_size=16))
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
 
 
-def test_first_real_samples_of_an_iterable_dataset_is_its_first_batch():
-    class Stream(torch.utils.data.IterableDataset):
-        def __iter__(self):
-            return iter(torch.ones(30, 2))
-
-    assert torch.equal(
-        first_real_samples(DataLoader(Stream(), batch_size=4), 100), torch.ones(4, 2)
-    )
+def test_only_the_first_batch_of_a_plain_loader_is_checked():
+    # In range first, out of range after: one check, before the first update, then none.
+    rows = torch.cat([torch.rand(16, 2) * 2 - 1, torch.full((16, 2), 5.0)])
+    loader = DataLoader(TensorDataset(rows), batch_size=16)
+    fit_with_the_check(points_module("tanh"), loader, steps=2)
 
 
 def test_num_samples_must_be_a_positive_integer():

@@ -1,12 +1,12 @@
 """GradientPenalty and LeCam: their weights, lazy rhythm, state, conflicts and a real fit."""
 
-from types import SimpleNamespace
-
 import pytest
 import torch
 from torch import nn
 
+from gan_tricks.engine import Networks, StepContext
 from gan_tricks.errors import ConfigError
+from gan_tricks.functional import Latent, get_loss
 from gan_tricks.functional.penalties import PENALTY_KINDS
 from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
 from gan_tricks.tricks.penalties import GradientPenalty, LeCam
@@ -24,9 +24,22 @@ def linear_critic(weights) -> nn.Module:
     return layer
 
 
+def d_step(critic, real, fake, real_logits=None, fake_logits=None) -> StepContext:
+    """A D step's context over ``critic`` and these batches (logits from the critic)."""
+    return StepContext(
+        networks=Networks(nn.Identity(), critic),
+        latent=Latent(dim=2),
+        loss=get_loss("wasserstein"),
+        phase="d",
+        real=real,
+        fake=fake,
+        real_logits=critic(real) if real_logits is None else real_logits,
+        fake_logits=critic(fake) if fake_logits is None else fake_logits,
+    )
+
+
 def call_penalty(trick, critic, real, fake):
-    module = SimpleNamespace(discriminator=critic)
-    return trick.d_penalty(module, real, fake, critic(real), critic(fake))
+    return trick.d_penalty(d_step(critic, real, fake))
 
 
 def test_wgan_gp_weight_multiplies_the_penalty():
@@ -70,21 +83,19 @@ def test_lazy_counter_survives_a_state_dict_round_trip():
 
 def test_r1_and_r2_keep_separate_counters_through_a_checkpoint(tmp_path):
     r1, r2 = GradientPenalty("r1", every=2), GradientPenalty("r2", every=3)
-    assert r1.state_key != r2.state_key
-    trainer = fit_briefly(tiny_gan_module(), 3, callbacks=[r1, r2])
+    trainer = fit_briefly(tiny_gan_module(tricks=[r1, r2]), 3)
     r2.d_steps = 7  # tell the two apart in the checkpoint
     trainer.save_checkpoint(tmp_path / "three.ckpt")
     resumed = GradientPenalty("r1", every=2), GradientPenalty("r2", every=3)
-    fit_briefly(tiny_gan_module(), 5, callbacks=resumed, ckpt_path=tmp_path / "three.ckpt")
+    fit_briefly(tiny_gan_module(tricks=list(resumed)), 5, ckpt_path=tmp_path / "three.ckpt")
     assert [trick.d_steps for trick in resumed] == [5, 9]
 
 
 @pytest.mark.parametrize("kind", PENALTY_KINDS)
 def test_every_kind_plugs_into_a_real_fit(kind):
     log = SignalHistory()
-    fit_briefly(
-        tiny_gan_module(loss="wasserstein"), 2, callbacks=[GradientPenalty(kind, weight=1.0), log]
-    )
+    module = tiny_gan_module(loss="wasserstein", tricks=[GradientPenalty(kind, weight=1.0)])
+    fit_briefly(module, 2, callbacks=[log])
     penalties = [row["d_penalty/GradientPenalty"] for row in log.rows]
     assert len(penalties) == 2 and all(torch.isfinite(p) and p >= 0 for p in penalties)
 
@@ -92,18 +103,18 @@ def test_every_kind_plugs_into_a_real_fit(kind):
 def test_lazy_penalty_in_a_real_fit_with_several_d_steps():
     log = SignalHistory()
     trick = GradientPenalty("r1", weight=1.0, every=2)
-    fit_briefly(tiny_gan_module(n_critic=3), 4, callbacks=[trick, log])
+    fit_briefly(tiny_gan_module(n_critic=3, tricks=[trick]), 4, callbacks=[log])
     assert trick.d_steps == 12
     # The signals keep the last D step's penalty: D steps 2, 5, 8, 11 -> due on 2 and 8 only;
     # on the others the term reads 0 rather than a stale value.
-    added = [row["d_penalty/GradientPenalty"].item() > 0 for row in log.rows]
+    added = [float(row["d_penalty/GradientPenalty"]) > 0 for row in log.rows]
     assert added == [True, False, True, False]
 
 
 def test_batchnorm_discriminator_is_one_sentence():
     critic = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
     with pytest.raises(ConfigError, match="without BatchNorm.*use norm: layer or none"):
-        fit_briefly(tiny_gan_module(discriminator=critic), 1, callbacks=[GradientPenalty()])
+        fit_briefly(tiny_gan_module(discriminator=critic, tricks=[GradientPenalty()]), 1)
 
 
 @pytest.mark.parametrize(
@@ -122,13 +133,13 @@ def test_gradient_penalty_bad_arguments(kwargs, says):
 
 def test_lecam_value_and_moving_averages_by_hand():
     trick = LeCam(weight=0.5, decay=0.9)
-    module = SimpleNamespace()
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
-    first = trick.d_penalty(module, None, None, real, fake)
+    unused = torch.zeros(2, 2)
+    first = trick.d_penalty(d_step(nn.Identity(), unused, unused, real, fake))
     # The averages start at this step's means: ema_real 2, ema_fake -1.
     assert first.item() == pytest.approx(0.5 * ((4 + 16) / 2 + (16 + 4) / 2))
     real2, fake2 = torch.tensor([12.0, 12.0]), torch.tensor([-1.0, -1.0])
-    second = trick.d_penalty(module, None, None, real2, fake2)
+    second = trick.d_penalty(d_step(nn.Identity(), unused, unused, real2, fake2))
     ema_real, ema_fake = 0.9 * 2 + 0.1 * 12, 0.9 * -1 + 0.1 * -1
     expected = 0.5 * ((12 - ema_fake) ** 2 + (-1 - ema_real) ** 2)
     assert second.item() == pytest.approx(expected, rel=1e-5)
@@ -138,7 +149,7 @@ def test_lecam_value_and_moving_averages_by_hand():
 def test_lecam_plugs_into_a_real_fit_and_its_averages_round_trip():
     log = SignalHistory()
     trick = LeCam(weight=0.3)
-    fit_briefly(tiny_gan_module(), 3, callbacks=[trick, log])
+    fit_briefly(tiny_gan_module(tricks=[trick]), 3, callbacks=[log])
     assert all(row["d_penalty/LeCam"] > 0 for row in log.rows)
     resumed = LeCam(weight=0.3)
     resumed.load_state_dict(trick.state_dict())
@@ -157,7 +168,7 @@ def test_lecam_bad_arguments(kwargs, says):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_penalties_in_a_fit_on_cuda():
     tricks = [GradientPenalty("dragan", every=2), LeCam()]
-    module = tiny_gan_module()
-    fit_briefly(module, 3, callbacks=tricks, batches=4, accelerator="gpu", devices=1)
+    module = tiny_gan_module(tricks=tricks)
+    fit_briefly(module, 3, batches=4, accelerator="gpu", devices=1)
     assert tricks[1].ema_real.device.type == "cuda"
-    assert torch.isfinite(module.signals["d_loss"])
+    assert torch.isfinite(module.signals.d_loss)

@@ -1,5 +1,7 @@
 """ExperienceReplay: old fakes in D's steps only, a saved reservoir."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -14,7 +16,7 @@ BATCH = 16  # fit_briefly's default batch size
 def test_d_steps_mix_in_earlier_fakes_and_g_steps_see_only_fresh_ones():
     fresh, shown = BatchRecorder(ORDER_REPLAY - 1), BatchRecorder(ORDER_REPLAY + 1)
     replay = ExperienceReplay(capacity=1000, share=0.5)
-    fit_briefly(tiny_gan_module(), 12, [shown, replay, fresh])
+    fit_briefly(tiny_gan_module(tricks=[shown, replay, fresh]), 12)
     old_share = []
     history: list[torch.Tensor] = []
     for fresh_fake, shown_fake in zip(fresh.of("fake"), shown.of("fake")):
@@ -39,13 +41,15 @@ def test_transform_fake_leaves_the_g_phase_alone():
     replay = ExperienceReplay(capacity=10, share=1.0)
     replay.buffer.push(torch.zeros(10, 2))
     fake = torch.ones(4, 2)
-    assert replay.transform_fake(None, fake, "g") is fake
-    assert torch.equal(replay.transform_fake(None, fake, "d"), torch.zeros(4, 2))
+    context = tiny_gan_module().engine.context
+    d_step, g_step = (dataclasses.replace(context, phase=phase) for phase in ("d", "g"))
+    assert replay.transform_fake(g_step, fake) is fake
+    assert torch.equal(replay.transform_fake(d_step, fake), torch.zeros(4, 2))
 
 
 def test_state_dict_round_trip_keeps_the_reservoir():
     replay = ExperienceReplay(capacity=20, share=0.5)
-    fit_briefly(tiny_gan_module(), 3, [replay])
+    fit_briefly(tiny_gan_module(tricks=[replay]), 3)
     state = replay.state_dict()
     copy = ExperienceReplay(capacity=20)
     copy.load_state_dict(state)

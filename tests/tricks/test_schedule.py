@@ -13,14 +13,16 @@ def halving(opt):
 
 
 def test_ttur_sets_both_learning_rates_in_a_fit():
-    trainer = fit_briefly(tiny_gan_module(), 2, callbacks=[TTUR(g_lr=1e-4, d_lr=4e-4)])
+    trainer = fit_briefly(tiny_gan_module(tricks=[TTUR(g_lr=1e-4, d_lr=4e-4)]), 2)
     opt_g, opt_d = trainer.optimizers
     assert opt_g.param_groups[0]["lr"] == 1e-4 and opt_d.param_groups[0]["lr"] == 4e-4
 
 
 def test_ttur_moves_the_schedulers_base_rates():
-    module = tiny_gan_module(g_scheduler=halving, d_scheduler=halving)
-    trainer = fit_briefly(module, 3, callbacks=[TTUR(g_lr=1e-4, d_lr=4e-4)])
+    module = tiny_gan_module(
+        g_scheduler=halving, d_scheduler=halving, tricks=[TTUR(g_lr=1e-4, d_lr=4e-4)]
+    )
+    trainer = fit_briefly(module, 3)
     opt_g, opt_d = trainer.optimizers
     assert opt_g.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.5**3)
     assert opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * 0.5**3)
@@ -30,12 +32,11 @@ def test_ttur_moves_the_schedulers_base_rates():
 
 
 def test_ttur_resume_continues_the_schedule_without_applying_twice(tmp_path):
-    trainer = fit_briefly(tiny_gan_module(g_scheduler=halving), 2, callbacks=[TTUR(1e-4, 4e-4)])
+    trainer = fit_briefly(tiny_gan_module(g_scheduler=halving, tricks=[TTUR(1e-4, 4e-4)]), 2)
     trainer.save_checkpoint(tmp_path / "two.ckpt")
     resumed = fit_briefly(
-        tiny_gan_module(g_scheduler=halving),
+        tiny_gan_module(g_scheduler=halving, tricks=[TTUR(1e-4, 4e-4)]),
         4,
-        callbacks=[TTUR(1e-4, 4e-4)],
         ckpt_path=tmp_path / "two.ckpt",
     )
     opt_g, opt_d = resumed.optimizers
@@ -51,17 +52,17 @@ def test_ttur_bad_rates():
 @pytest.mark.parametrize("n", [1, 3])
 def test_fixed_n_critic_takes_n_d_steps_per_iteration(n):
     log = SignalHistory()
-    module = tiny_gan_module()
-    fit_briefly(module, 2, callbacks=[NCritic(n=n), log])
+    module = tiny_gan_module(tricks=[NCritic(n=n)])
+    fit_briefly(module, 2, callbacks=[log])
     assert log.series("d_steps") == [n, n]
-    assert module.signals["d_steps"].item() == n
+    assert module.signals.d_steps == n
 
 
 @pytest.mark.parametrize("threshold, expected", [(-1e9, 4), (1e9, 1)])
 def test_adaptive_n_critic_trains_d_while_its_loss_is_high_up_to_the_cap(threshold, expected):
     log = SignalHistory()
     trick = NCritic(n=5, adaptive=True, threshold=threshold, max_steps=4)
-    fit_briefly(tiny_gan_module(), 2, callbacks=[trick, log])
+    fit_briefly(tiny_gan_module(tricks=[trick]), 2, callbacks=[log])
     assert log.series("d_steps") == [expected, expected]
 
 
@@ -69,14 +70,13 @@ def test_adaptive_n_critic_stops_when_the_loss_falls_below_the_threshold():
     log, losses = SignalHistory(), []
 
     class Spy(NCritic):
-        def wants_more_d_steps(self, module, d_steps_done, d_loss):
+        def wants_more_d_steps(self, ctx, d_steps_done, d_loss):
             losses.append(float(d_loss))
-            return super().wants_more_d_steps(module, d_steps_done, d_loss)
+            return super().wants_more_d_steps(ctx, d_steps_done, d_loss)
 
     # The non-saturating D loss starts near 2 log 2 = 1.39; stop once it is below 1.4.
-    fit_briefly(
-        tiny_gan_module(), 3, callbacks=[Spy(n=5, adaptive=True, threshold=1.4, max_steps=5), log]
-    )
+    spy = Spy(n=5, adaptive=True, threshold=1.4, max_steps=5)
+    fit_briefly(tiny_gan_module(tricks=[spy]), 3, callbacks=[log])
     steps = iter(losses)
     for taken in map(int, log.series("d_steps")):
         seen = [next(steps) for _ in range(taken)]
@@ -86,7 +86,7 @@ def test_adaptive_n_critic_stops_when_the_loss_falls_below_the_threshold():
 
 def test_n_critic_that_disagrees_with_the_model_is_one_sentence():
     with pytest.raises(ConfigError, match=r"model.n_critic \(2\) and NCritic n \(5\) disagree"):
-        fit_briefly(tiny_gan_module(n_critic=2), 1, callbacks=[NCritic(n=5)])
+        fit_briefly(tiny_gan_module(n_critic=2, tricks=[NCritic(n=5)]), 1)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import torch
 from gan_tricks.cli import main
 from gan_tricks.data import Toy2D
 from gan_tricks.errors import ConfigError
-from gan_tricks.monitors import QualityProbe, read_quality
+from gan_tricks.lightning import QualityProbe, read_quality
 from gan_tricks.run import evaluate_samples
 from gan_tricks.testing import fit_briefly, tiny_gan_module
 

@@ -1,4 +1,8 @@
-"""The ground truth the detectors are scored against: sample quality measured during training."""
+"""The ground truth the detectors are scored against: sample quality measured during a fit.
+
+A Lightning callback, not a detector: it needs the run's data module (its ground truth) and
+``gan_tricks.run.evaluate_samples``.
+"""
 
 from __future__ import annotations
 
@@ -66,7 +70,7 @@ class QualityProbe(pl.Callback):
 
     @rank_zero_only
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule, step: int) -> None:
-        from gan_tricks.run import evaluate_samples  # run.py builds on the monitors
+        from gan_tricks.run import evaluate_samples  # run.py builds on the adapter
 
         # NaN samples are measured too: off every mode in 2D, unreadable digits on images.
         metrics = evaluate_samples(
