@@ -4,14 +4,14 @@
         --overlay benchmarks/overlays/monitors/all_detectors.yaml --steps 3000 --block 100
 
 One `gan-tricks fit` of the recipe with the overlay's detectors, in this process. Every other
-block of ``--block`` iterations the detectors are switched off (their per-iteration hook does
-nothing), so both arms share the process, the data, the warm caches and the machine's load of
-the moment; separate runs of the same recipe varied by ±5 % on this machine, more than the
-effect measured. The time of an iteration is the wall time from one iteration's start to the
-next one's (the step, then every callback). The first pair of blocks is a warm-up and is left
-out. The ratio is the median over block pairs of (mean step time with detectors) / (mean
-step time without, in the neighbouring block). A block is a multiple of 100 iterations so
-that the detectors that measure every 10 or 100 iterations do so at their usual rate.
+block of ``--block`` iterations the detectors are taken out of the engine, so both arms share
+the process, the data, the warm caches and the machine's load of the moment; separate runs of
+the same recipe varied by ±5 % on this machine, more than the effect measured. The time of an
+iteration is the wall time from one iteration's start to the next one's (the step, then every
+callback). The first pair of blocks is a warm-up and is left out. The ratio is the median over
+block pairs of (mean step time with detectors) / (mean step time without, in the neighbouring
+block). A block is a multiple of 100 iterations so that the detectors that measure every 10 or
+100 iterations do so at their usual rate.
 Writes ``OUT.md`` (the ratio, the per-block times) and prints the ratio.
 """
 
@@ -35,31 +35,35 @@ from gan_tricks.monitors import Detector  # noqa: E402
 
 
 class InterleavedDetectors(pl.Callback):
-    """Times every iteration and switches the run's detectors off in every other block."""
+    """Times every iteration and takes the run's detectors out of its engine in every other
+    block (an engine without detectors skips their measurements, their per-step gradient
+    norms and their checks: what a run without them does)."""
 
     def __init__(self, block: int = 100, output: str = "step_times.json") -> None:
         self.block = block
         self.output = output
         self.step_seconds: list[tuple[int, bool, float]] = []  # (step, detectors on, seconds)
-        self.hook_seconds: dict[str, float] = {}  # per detector, inside its hook while on
-        self._hooks: dict[int, object] = {}
+        self.hook_seconds: dict[str, float] = {}  # per detector, inside its methods while on
+        self._detectors: list[Detector] = []
         self._last: float | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
-        for callback in trainer.callbacks:
-            if isinstance(callback, Detector):
-                self._hooks[id(callback)] = self._timed(callback)
+        self._detectors = list(pl_module.detectors)
+        for detector in self._detectors:
+            self.hook_seconds[detector.name] = 0.0
+            for method in ("measure", "observe", "before_optimizer_step"):
+                # An instance attribute shadows the method: the detector's own time, counted.
+                setattr(detector, method, self._timed(detector.name, getattr(detector, method)))
 
-    def _timed(self, detector: Detector):
-        hook, name = detector.on_train_batch_end, type(detector).__name__
-        self.hook_seconds[name] = 0.0
-
-        def timed_hook(*args, **kwargs) -> None:
+    def _timed(self, name: str, method):
+        def timed(*args, **kwargs):
             start = time.perf_counter()
-            hook(*args, **kwargs)
-            self.hook_seconds[name] += time.perf_counter() - start
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.hook_seconds[name] += time.perf_counter() - start
 
-        return timed_hook
+        return timed
 
     def detectors_on(self, step: int) -> bool:
         return (step // self.block) % 2 == 1
@@ -71,11 +75,7 @@ class InterleavedDetectors(pl.Callback):
             # The iteration that just ended ran with the switch set at its start.
             self.step_seconds.append((step - 1, self.detectors_on(step - 1), now - self._last))
         self._last = now
-        on = self.detectors_on(step)
-        for callback in trainer.callbacks:
-            if id(callback) in self._hooks:
-                # An instance attribute shadows the method: timed while on, a no-op while off.
-                callback.on_train_batch_end = self._hooks[id(callback)] if on else _skip
+        pl_module.detectors[:] = self._detectors if self.detectors_on(step) else []
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self._last is not None:  # the last iteration ends here
@@ -83,12 +83,9 @@ class InterleavedDetectors(pl.Callback):
             self.step_seconds.append(
                 (step, self.detectors_on(step), time.perf_counter() - self._last)
             )
+        pl_module.detectors[:] = self._detectors
         record = {"steps": self.step_seconds, "hook_seconds": self.hook_seconds}
         Path(self.output).write_text(json.dumps(record))
-
-
-def _skip(*args, **kwargs) -> None:
-    return None
 
 
 def block_ratios(step_seconds: list[tuple[int, bool, float]], block: int) -> list[float]:

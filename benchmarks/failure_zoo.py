@@ -43,7 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gan_tricks.monitors import read_alarms, read_quality  # noqa: E402
+from gan_tricks.lightning import read_quality  # noqa: E402
+from gan_tricks.monitors import read_alarms  # noqa: E402
 
 CLI = [sys.executable, "-m", "gan_tricks.cli"]
 FAILURES = ROOT / "recipes" / "failures"

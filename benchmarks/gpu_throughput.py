@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from gan_tricks.functional import gradient_penalty  # noqa: E402
 from gan_tricks.functional.latent import Latent  # noqa: E402
+from gan_tricks.lightning import GANModule  # noqa: E402
 from gan_tricks.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
-from gan_tricks.module import GANModule  # noqa: E402
 from gan_tricks.tricks import GradientPenalty  # noqa: E402
 
 IMAGE_SIZE, CHANNELS, WIDTH, LATENT_DIM = 32, 3, 64, 128
@@ -111,12 +111,10 @@ def images_per_second(
         latent=Latent(LATENT_DIM),
         g_optimizer=lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999)),
         d_optimizer=lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999)),
+        tricks=[GradientPenalty(kind="r1", weight=R1_GAMMA, every=R1_EVERY)] if penalty else [],
         **options,
     )
     clock = SynchronizedClock(warmup)
-    callbacks: list[pl.Callback] = [clock]
-    if penalty:
-        callbacks.append(GradientPenalty(kind="r1", weight=R1_GAMMA, every=R1_EVERY))
     with tempfile.TemporaryDirectory() as folder:
         trainer = pl.Trainer(
             accelerator="gpu" if device == "cuda" else "cpu",
@@ -128,7 +126,7 @@ def images_per_second(
             enable_progress_bar=False,
             enable_model_summary=False,
             default_root_dir=folder,
-            callbacks=callbacks,
+            callbacks=[clock],
         )
         trainer.fit(module, train_dataloaders=random_images(batch, warmup + steps))
     assert clock.seconds is not None

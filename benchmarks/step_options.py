@@ -36,7 +36,7 @@ from gan_tricks.tricks import GradientPenalty  # noqa: E402
 
 
 def arms(compile_warmup: int, warmup: int) -> dict[str, dict[str, tuple]]:
-    """Group -> arm -> (setting, warm-up iterations, extra callbacks, module options)."""
+    """Group -> arm -> (setting, warm-up iterations, R1's interval or None, module options)."""
     r1 = {f"R1 every {k}": ("gradient_penalty", warmup, k) for k in (1, 4, 16)}
     return {
         "layout and compilation": {
@@ -53,15 +53,15 @@ def arms(compile_warmup: int, warmup: int) -> dict[str, dict[str, tuple]]:
 
 def run_arm(spec: tuple, steps: int, folder: Path) -> float:
     setting, warmup, every, options = spec
-    callbacks = () if every is None else (GradientPenalty(kind="r1", weight=R1_GAMMA, every=every),)
+    tricks = () if every is None else (GradientPenalty(kind="r1", weight=R1_GAMMA, every=every),)
     # "gradient_penalty" only shapes the networks (D without BatchNorm); the penalty, if any,
-    # is the callback given here.
+    # is the trick given here.
     seconds, _ = toolkit_run(
         "plain_d" if setting == "gradient_penalty" else setting,
         steps,
         warmup,
         folder,
-        extra_callbacks=callbacks,
+        extra_tricks=tricks,
         **options,
     )
     return seconds
