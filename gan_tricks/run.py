@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from jsonargparse import ArgumentParser
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import WandbLogger
@@ -17,27 +16,13 @@ from torch import Tensor
 
 from gan_tricks import plotting
 from gan_tricks.checkpointing import load_checkpoint_file
-from gan_tricks.data.digits import Digits, StackedDigits
+from gan_tricks.data.base import GANDataModule
 from gan_tricks.errors import ConfigError
 from gan_tricks.lightning import GANModule
-from gan_tricks.metrics.digits import digits_metrics, stacked_digits_metrics
-from gan_tricks.metrics.features import InceptionFeatures, digit_features
-from gan_tricks.metrics.image import image_metrics
-from gan_tricks.metrics.mixture import mixture_metrics
 from gan_tricks.plotting import save_samples
 
 # Where a checkpoint keeps the resolved model and data config, to rebuild them for sampling.
 RUN_CONFIG_KEY = "gan_tricks_config"
-
-# The evaluation protocols of ../BENCHMARKS.md: 2,500 samples on the 2D mixtures, 26,000 on
-# stacked digits (as Stacked MNIST in VEEGAN and PacGAN); other data get a default count.
-MIXTURE_EVAL_SAMPLES = 2500
-STACKED_DIGITS_EVAL_SAMPLES = 26_000
-DEFAULT_EVAL_SAMPLES = 2048
-# The feature metrics compare at most this many generated and real samples (k-NN is quadratic).
-FEATURE_METRIC_SAMPLES = 2048
-# Sample diversity compares at most this many generated and real samples (pdist is quadratic).
-DIVERSITY_MAX_SAMPLES = 1024
 
 
 class EmbedRunConfig(pl.Callback):
@@ -182,14 +167,14 @@ def _wandb_media(module: GANModule, datamodule, samples: Tensor, picture: Path, 
         "samples": wandb.Image(str(picture), caption=f"step {step}"),
         "d_output/fake": wandb.Histogram(module.judge(samples).float().cpu().numpy()),
     }
-    if datamodule is not None and hasattr(datamodule, "real_samples"):
+    if isinstance(datamodule, GANDataModule):
         real = datamodule.real_samples(len(samples), seed=step)
         media["d_output/real"] = wandb.Histogram(module.judge(real).float().cpu().numpy())
     return media
 
 
 def _default_picture_samples(datamodule) -> int:
-    return MIXTURE_EVAL_SAMPLES if getattr(datamodule, "kind", None) == "points" else 64
+    return datamodule.picture_samples if isinstance(datamodule, GANDataModule) else 64
 
 
 def evaluate_samples(
@@ -202,78 +187,29 @@ def evaluate_samples(
 ) -> dict[str, Any]:
     """The metrics that apply to the run's data, with their protocol's sample count.
 
-    2D mixtures: mode coverage (PacGAN's protocol); stacked digits: modes of 1,000 and reverse
-    KL on 26,000 samples (Stacked MNIST's); digits: classes of 10 and reverse KL; both digit
-    sets: FID, KID, precision / recall and density / coverage in the digit feature space; other
-    image data: the same in Inception's feature space when ``inception_weights`` (the path of
-    torch-fidelity's Inception-v3 weights) is given; every image data set: the diversity ratio
-    against real samples. Samples come from the sampling generator (G's moving average when
-    the run kept one), with latent codes from ``seed``. ``feature_metrics=False`` skips the
-    feature-space metrics (KID alone costs seconds on a CPU).
+    The data module says which: :meth:`GANDataModule.evaluate` (2D mixtures: mode coverage,
+    PacGAN's protocol; stacked digits: modes of 1,000 and reverse KL on 26,000 samples,
+    Stacked MNIST's; digits: classes of 10 and reverse KL, and FID, KID, precision / recall
+    and density / coverage in the digit feature space; other image data: the same in
+    Inception's feature space when ``inception_weights`` (the path of torch-fidelity's
+    Inception-v3 weights) is given; every image data set: the diversity ratio). Samples come
+    from the sampling generator (G's moving average when the run kept one), with latent codes
+    from ``seed``. ``feature_metrics=False`` skips the feature-space metrics (KID alone costs
+    seconds on a CPU). A data module that is not a :class:`GANDataModule` gets the sample
+    count alone.
     """
     start = time.perf_counter()
     metrics: dict[str, Any] = {"data": type(datamodule).__name__ if datamodule else None}
-    modes = getattr(datamodule, "modes", None)
-    if modes is not None:
-        metrics["dataset"] = datamodule.name
-        samples = module.sample(num_samples or MIXTURE_EVAL_SAMPLES, seed=seed)
-        metrics.update(mixture_metrics(samples, modes, datamodule.std))
+    if isinstance(datamodule, GANDataModule):
+        samples = module.sample(num_samples or datamodule.eval_samples, seed=seed)
+        weights = None if inception_weights is None else str(inception_weights)
+        metrics.update(datamodule.evaluate(samples, seed, feature_metrics, weights))
     else:
-        default_count = (
-            STACKED_DIGITS_EVAL_SAMPLES
-            if isinstance(datamodule, StackedDigits)
-            else DEFAULT_EVAL_SAMPLES
-        )
-        samples = module.sample(num_samples or default_count, seed=seed)
+        samples = module.sample(num_samples or GANDataModule.eval_samples, seed=seed)
         metrics["num_samples"] = len(samples)
-        if isinstance(datamodule, StackedDigits):
-            metrics.update(stacked_digits_metrics(samples))
-        elif isinstance(datamodule, Digits):
-            metrics.update(digits_metrics(samples))
-        if not feature_metrics:
-            pass
-        elif isinstance(datamodule, Digits | StackedDigits):
-            metrics.update(digit_feature_metrics(samples, datamodule, seed))
-        elif inception_weights is not None and datamodule is not None:
-            count = min(len(samples), FEATURE_METRIC_SAMPLES)
-            real = datamodule.real_samples(count, seed=seed)
-            network = InceptionFeatures(inception_weights)
-            metrics.update(image_metrics(real, samples[:count], network))
-            metrics["feature_space"] = "inception"
-        if datamodule is not None:
-            real = datamodule.real_samples(min(len(samples), DIVERSITY_MAX_SAMPLES), seed=seed)
-            metrics["diversity_ratio"] = _mean_pairwise_distance(samples) / max(
-                _mean_pairwise_distance(real), 1e-12
-            )
     metrics["seed"] = seed
     metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
     return metrics
-
-
-def digit_feature_metrics(samples: Tensor, datamodule, seed: int = 0) -> dict[str, Any]:
-    """FID, KID, precision / recall and density / coverage in the digit feature space
-    (:mod:`gan_tricks.metrics.features`), on at most ``FEATURE_METRIC_SAMPLES`` generated and
-    as many real samples (distinct while the data set allows). Comparable between runs of this
-    toolkit, not with published (Inception) FIDs."""
-    network = digit_features(channels=samples.shape[1])
-    if not bool(torch.isfinite(samples).all()):  # a diverged G: nothing to measure
-        nan = float("nan")
-        names = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
-        return dict.fromkeys(names, nan) | {"feature_space": "digits"}
-    count = min(len(samples), FEATURE_METRIC_SAMPLES)
-    if isinstance(datamodule, Digits):  # its real samples are distinct only up to 1,797
-        count = min(count, len(datamodule.images))
-    real = datamodule.real_samples(count, seed=seed)
-    measured = image_metrics(real, samples[:count], network)
-    measured["feature_space"] = "digits"
-    measured["feature_net_accuracy"] = network.held_out_accuracy
-    return measured
-
-
-def _mean_pairwise_distance(samples: Tensor, max_samples: int = DIVERSITY_MAX_SAMPLES) -> float:
-    """Sample diversity: mean L2 distance between samples (1.0 ratio = as diverse as real)."""
-    flat = samples[:max_samples].reshape(min(len(samples), max_samples), -1).double()
-    return float(torch.pdist(flat).mean())
 
 
 def load_run(checkpoint_path: str | Path) -> tuple[GANModule, pl.LightningDataModule | None]:

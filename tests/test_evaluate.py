@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
-from gan_tricks import run
+from gan_tricks.data import GANDataModule
 from gan_tricks.data.digits import Digits, StackedDigits
 from gan_tricks.data.toy2d import Toy2D
+from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import Latent
 from gan_tricks.lightning import GANModule
 from gan_tricks.metrics.digits import stacked_digits_metrics
@@ -48,11 +49,11 @@ def test_untrained_dcgan_on_stacked_digits():
     assert 0 < metrics["diversity_ratio"] < 1
 
 
-def test_stacked_digits_default_to_the_protocol_count(monkeypatch):
-    assert run.STACKED_DIGITS_EVAL_SAMPLES == 26_000  # BENCHMARKS.md section 2
-    # Patched so the test stays fast: the default must come from the constant.
-    monkeypatch.setattr(run, "STACKED_DIGITS_EVAL_SAMPLES", 200)
-    metrics = evaluate_samples(tiny_dcgan(3), StackedDigits(image_size=16, num_samples=64))
+def test_stacked_digits_default_to_the_protocol_count():
+    assert StackedDigits.eval_samples == 26_000  # BENCHMARKS.md section 2
+    data = StackedDigits(image_size=16, num_samples=64)
+    data.eval_samples = 200  # so the test stays fast: the default must come from the data
+    metrics = evaluate_samples(tiny_dcgan(3), data)
     assert metrics["num_samples"] == 200
 
 
@@ -73,14 +74,14 @@ def test_digits_report_ten_classes():
     assert metrics.keys() >= DIGIT_KEYS and metrics["num_modes"] == 10
     assert 1 <= metrics["modes_covered"] <= 10 and metrics["num_samples"] == 100
     perfect = evaluate_samples(RealSampler(datamodule), datamodule)
-    assert perfect["num_samples"] == run.DEFAULT_EVAL_SAMPLES
+    assert perfect["num_samples"] == Digits.eval_samples == 2048
     assert perfect["modes_covered"] == 10 and perfect["reverse_kl"] < 0.02
 
 
 def test_mixtures_keep_their_protocol():
     datamodule = Toy2D(name="ring8")
     metrics = evaluate_samples(RealSampler(datamodule), datamodule)
-    assert metrics["num_samples"] == run.MIXTURE_EVAL_SAMPLES
+    assert metrics["num_samples"] == Toy2D.eval_samples == 2500
     assert metrics["modes_covered"] == 8 and "unreadable" not in metrics
 
 
@@ -100,3 +101,40 @@ def test_digit_images_get_fid_kid_and_manifold_metrics_in_the_digit_feature_spac
     real = evaluate_samples(RealSampler(stacked), stacked, num_samples=300)
     fake = evaluate_samples(tiny_dcgan(3), stacked, num_samples=300)
     assert 5 * real["fid"] < fake["fid"] and real["coverage"] > 0.8 > 0.1 > fake["coverage"]
+
+
+class UniformSquares(GANDataModule):
+    """A user's own data: 4 x 4 grey squares, each of one uniform shade."""
+
+    sample_shape = (1, 4, 4)
+
+    def real_samples(self, n, seed=0):
+        shades = torch.rand(n, 1, 1, 1, generator=torch.Generator().manual_seed(seed))
+        return (2 * shades - 1).expand(n, 1, 4, 4).clone()
+
+
+class CountedSquares(UniformSquares):
+    """The same data with a protocol of its own."""
+
+    eval_samples = 50
+
+    def evaluate(self, samples, seed=0, feature_metrics=True, inception_weights=None):
+        return {"num_samples": len(samples), "uniform": float(samples.std(dim=(1, 2, 3)).max())}
+
+
+def test_a_data_module_of_ones_own_gets_the_default_protocol_or_its_own():
+    perfect = evaluate_samples(RealSampler(UniformSquares()), UniformSquares(), num_samples=200)
+    assert perfect["data"] == "UniformSquares" and perfect["num_samples"] == 200
+    assert perfect["diversity_ratio"] == pytest.approx(1.0, abs=0.15)
+    assert not UniformSquares().has_heldout
+    with pytest.raises(ConfigError, match="UniformSquares holds no samples out of training"):
+        UniformSquares().heldout_samples(4)
+    own = evaluate_samples(RealSampler(CountedSquares()), CountedSquares())
+    assert own["num_samples"] == 50 and own["uniform"] == 0.0 and "diversity_ratio" not in own
+
+
+def test_a_plain_lightning_data_module_gets_the_sample_count_alone():
+    import pytorch_lightning as pl
+
+    metrics = evaluate_samples(tiny_dcgan(1), pl.LightningDataModule(), num_samples=10)
+    assert metrics["num_samples"] == 10 and "diversity_ratio" not in metrics

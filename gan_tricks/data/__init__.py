@@ -1,12 +1,14 @@
 """DataModules for GAN training: 2D toys, bundled digits, torchvision benchmarks, image folders.
 
-Every DataModule shares one interface: ``kind`` ("points" or "images"), ``sample_shape`` known
-right after construction, ``train_dataloader()`` yielding bare float32 batches (images in
-[-1, 1]) and ``real_samples(n, seed)`` for evaluation and plots.
+Every DataModule subclasses :class:`GANDataModule`: ``kind`` ("points" or "images"),
+``sample_shape`` known right after construction, ``train_dataloader()`` yielding bare float32
+batches (images in [-1, 1]), ``real_samples(n, seed)`` for evaluation and plots, and
+``evaluate(samples)``: the metrics that fit the data.
 """
 
 from __future__ import annotations
 
+from gan_tricks.data.base import GANDataModule
 from gan_tricks.data.digits import (
     Digits,
     StackedDigits,
@@ -20,6 +22,7 @@ from gan_tricks.data.toy2d import Toy2D, Toy2DStream, mixture_modes, sample_toy2
 
 __all__ = [
     "Digits",
+    "GANDataModule",
     "ImageFolder",
     "StackedDigits",
     "TorchvisionImages",

@@ -17,7 +17,6 @@ import functools
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
@@ -36,6 +35,7 @@ from gan_tricks.data._common import (
     sample_indices,
     seeded_generator,
 )
+from gan_tricks.data.base import FEATURE_METRIC_SAMPLES, GANDataModule
 from gan_tricks.errors import ConfigError
 
 DIGITS_IMAGE_SIZES = (8, 16, 32)
@@ -107,7 +107,7 @@ def stacked_mode_ids(labels: Tensor) -> Tensor:
     return (labels.long() * weights).sum(dim=-1)
 
 
-class Digits(pl.LightningDataModule):
+class Digits(GANDataModule):
     """The 1,797 bundled digits as one-channel images in [-1, 1], resized to ``image_size``.
 
     ``images`` and ``labels`` expose the whole set (loading it on first use) so the digit
@@ -175,6 +175,29 @@ class Digits(pl.LightningDataModule):
         require_sample_count(n)
         return self.images[sample_indices(len(self.images), n, seed)]
 
+    @property
+    def has_heldout(self) -> bool:
+        return self.hparams.holdout > 0
+
+    def evaluate(
+        self,
+        samples: Tensor,
+        seed: int = 0,
+        feature_metrics: bool = True,
+        inception_weights: str | None = None,
+    ) -> dict[str, Any]:
+        """Classes of 10 and reverse KL by the digit classifier; with ``feature_metrics``, FID,
+        KID, precision / recall and density / coverage in the digit feature space; the
+        diversity ratio."""
+        from gan_tricks.metrics.digits import digits_metrics  # builds on this module
+
+        metrics: dict[str, Any] = {"num_samples": len(samples), **digits_metrics(samples)}
+        if feature_metrics:
+            # Its real samples are distinct only up to 1,797.
+            metrics.update(digit_feature_metrics(samples, self, seed, len(self.images)))
+        metrics["diversity_ratio"] = self.diversity_ratio(samples, seed)
+        return metrics
+
     def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
         """``n`` images of the held-out share (``holdout``), which training never shows D."""
         require_sample_count(n)
@@ -198,7 +221,7 @@ class _StackedDigitsSet(Dataset[Tensor]):
         return self.bank[self.picks[index]].squeeze(1)
 
 
-class StackedDigits(pl.LightningDataModule):
+class StackedDigits(GANDataModule):
     """Stacked-MNIST construction on the bundled digits: 3 channels, 1,000 modes.
 
     The training set is ``num_samples`` triples drawn once from ``seed`` (the same images
@@ -208,6 +231,7 @@ class StackedDigits(pl.LightningDataModule):
     """
 
     kind: str = "images"
+    eval_samples: int = 26_000  # PacGAN's and VEEGAN's Stacked MNIST protocol
     num_modes: int = NUM_STACKED_MODES
 
     def __init__(
@@ -263,6 +287,28 @@ class StackedDigits(pl.LightningDataModule):
         images, _ = make_stacked_digits(n, self.image_size, seeded_generator(seed))
         return images
 
+    @property
+    def has_heldout(self) -> bool:
+        return self.hparams.holdout > 0
+
+    def evaluate(
+        self,
+        samples: Tensor,
+        seed: int = 0,
+        feature_metrics: bool = True,
+        inception_weights: str | None = None,
+    ) -> dict[str, Any]:
+        """Modes of 1,000 and reverse KL by the digit classifier, channel by channel (Stacked
+        MNIST's protocol); with ``feature_metrics`` the digit feature-space metrics; the
+        diversity ratio."""
+        from gan_tricks.metrics.digits import stacked_digits_metrics  # builds on this module
+
+        metrics: dict[str, Any] = {"num_samples": len(samples), **stacked_digits_metrics(samples)}
+        if feature_metrics:
+            metrics.update(digit_feature_metrics(samples, self, seed))
+        metrics["diversity_ratio"] = self.diversity_ratio(samples, seed)
+        return metrics
+
     def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
         """``n`` stacked digits built only from the held-out share of the digit images
         (``holdout``), none of which appear in the training triples."""
@@ -274,3 +320,25 @@ class StackedDigits(pl.LightningDataModule):
             raise no_heldout_data("StackedDigits")
         picks = held[_draw_digit_triples(n, len(held), seeded_generator(seed))]
         return self._train_set.bank[picks].squeeze(2)
+
+
+def digit_feature_metrics(
+    samples: Tensor, data: GANDataModule, seed: int = 0, max_real: int | None = None
+) -> dict[str, Any]:
+    """FID, KID, precision / recall and density / coverage in the digit feature space
+    (:mod:`gan_tricks.metrics.features`), on at most ``FEATURE_METRIC_SAMPLES`` generated and
+    as many real samples (at most ``max_real``). Comparable between runs of this toolkit, not
+    with published (Inception) FIDs."""
+    from gan_tricks.metrics.features import digit_features  # builds on this module
+    from gan_tricks.metrics.image import image_metrics
+
+    network = digit_features(channels=samples.shape[1])
+    if not bool(torch.isfinite(samples).all()):  # a diverged G: nothing to measure
+        names = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
+        return dict.fromkeys(names, float("nan")) | {"feature_space": "digits"}
+    count = min(len(samples), FEATURE_METRIC_SAMPLES, max_real or len(samples))
+    real = data.real_samples(count, seed=seed)
+    measured = image_metrics(real, samples[:count], network)
+    measured["feature_space"] = "digits"
+    measured["feature_net_accuracy"] = network.held_out_accuracy
+    return measured

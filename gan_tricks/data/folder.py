@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 from PIL import Image, ImageOps
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -26,6 +25,7 @@ from gan_tricks.data._common import (
     sample_indices,
     stack_items,
 )
+from gan_tricks.data.base import GANDataModule
 from gan_tricks.errors import ConfigError, DataNotFoundError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
@@ -118,7 +118,7 @@ class ImageFiles(Dataset[Tensor]):
         )
 
 
-class ImageFolder(pl.LightningDataModule):
+class ImageFolder(GANDataModule):
     """Every image under ``path`` as a square ``channels`` x ``image_size``² tensor in [-1, 1].
 
     Images are resized (shorter side to ``image_size``), center-cropped to a square and converted

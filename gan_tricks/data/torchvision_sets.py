@@ -15,7 +15,6 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -29,6 +28,7 @@ from gan_tricks.data._common import (
     require_sample_count,
     sample_indices,
 )
+from gan_tricks.data.base import GANDataModule
 from gan_tricks.errors import ConfigError, DataNotFoundError
 
 
@@ -77,7 +77,7 @@ def _short_reason(error: BaseException) -> str:
     return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
-class TorchvisionImages(pl.LightningDataModule):
+class TorchvisionImages(GANDataModule):
     """``mnist``, ``fashion_mnist``, ``cifar10`` or ``celeba`` as (C, S, S) images in [-1, 1].
 
     Uses the training split only. Channels are 1 for the MNISTs and 3 for CIFAR-10 and CelebA,

@@ -24,7 +24,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
@@ -35,6 +34,7 @@ from gan_tricks.data._common import (
     require_sample_count,
     seeded_generator,
 )
+from gan_tricks.data.base import GANDataModule
 from gan_tricks.distributed import rank_slice, world
 from gan_tricks.errors import ConfigError
 
@@ -138,7 +138,7 @@ class Toy2DStream(IterableDataset[Tensor]):
         self.batches_drawn = int(state["batches_drawn"])
 
 
-class Toy2D(pl.LightningDataModule):
+class Toy2D(GANDataModule):
     """Samples of a 2D toy distribution (``ring8``, ``grid25`` or ``spiral``) for GAN training.
 
     ``num_workers`` is accepted for a uniform interface but the stream is always drawn in the
@@ -147,6 +147,9 @@ class Toy2D(pl.LightningDataModule):
     """
 
     kind: str = "points"
+    # PacGAN's protocol: 2,500 samples, shown whole in the pictures.
+    eval_samples: int = 2500
+    picture_samples: int = 2500
 
     def __init__(
         self,
@@ -187,10 +190,29 @@ class Toy2D(pl.LightningDataModule):
         """``n`` fresh points (n, 2), deterministic for ``seed`` and independent of training."""
         return sample_toy2d(self.name, n, seeded_generator(seed))
 
+    @property
+    def has_heldout(self) -> bool:
+        return True
+
     def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
         """Fresh points, like :meth:`real_samples`: the mixture has no finite training set, so
         every point D has not trained on is held out."""
         return self.real_samples(n, seed)
+
+    def evaluate(
+        self,
+        samples: Tensor,
+        seed: int = 0,
+        feature_metrics: bool = True,
+        inception_weights: str | None = None,
+    ) -> dict[str, Any]:
+        """A mixture's modes covered, high-quality share and reverse KL (PacGAN's protocol);
+        the spiral, which has no modes, gets the diversity ratio alone."""
+        if self.modes is None:
+            return super().evaluate(samples, seed, feature_metrics, inception_weights)
+        from gan_tricks.metrics.mixture import mixture_metrics  # builds on the data modules
+
+        return {"dataset": self.name, **mixture_metrics(samples, self.modes, self.std)}
 
     def state_dict(self) -> dict[str, Any]:
         """Lightning stores this in checkpoints, so a resumed run continues the same stream."""
