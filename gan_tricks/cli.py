@@ -21,7 +21,6 @@ from lightning_fabric.plugins import CheckpointIO
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
-from gan_tricks.ablation import ablate_command
 from gan_tricks.checkpointing import (
     AtomicCheckpointIO,
     RandomStates,
@@ -30,6 +29,7 @@ from gan_tricks.checkpointing import (
 )
 from gan_tricks.distributed import is_launched_rank_zero
 from gan_tricks.errors import ConfigError
+from gan_tricks.experiments.ablation import ablate_command
 from gan_tricks.export import export_generator, load_generator, sample_exported
 from gan_tricks.lightning import CrossRankSyncBatchNorm, GANModule
 from gan_tricks.run import (

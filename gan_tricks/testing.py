@@ -15,10 +15,7 @@ writing their own trick::
 
 from __future__ import annotations
 
-import copy
-import struct
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from gan_tricks.engine import StepContext, unique_names
+from gan_tricks.engine import StepContext
 from gan_tricks.functional.latent import Latent
 from gan_tricks.lightning import GANModule
 from gan_tricks.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -36,7 +33,6 @@ from gan_tricks.tricks.base import ORDER_DEFAULT, Trick
 
 __all__ = [
     "BatchRecorder",
-    "RankStateDump",
     "SeenBatch",
     "SignalHistory",
     "assert_logit_sees_the_batch",
@@ -44,7 +40,6 @@ __all__ = [
     "random_points",
     "tiny_gan_module",
     "tiny_image_gan_module",
-    "wandb_records",
 ]
 
 
@@ -218,60 +213,6 @@ class SignalHistory(pl.Callback):
         return [float(row[name]) for row in self.rows]
 
 
-class RankStateDump(pl.Callback):
-    """Each process's state at the end of a fit, in ``folder/rank{r}.pt``: for tests that
-    compare the ranks of a distributed run with each other and with a single-process run.
-
-    The file holds G's and D's state dicts (weights and buffers), G's moving average if one is
-    kept, what the two networks compute (G's output for 64 fixed codes and D's logits on it, in
-    training mode on copies: a bias that BatchNorm cancels drifts on rounding noise alone, so
-    the function is the fair thing to compare), the gradients of the first D step and the
-    first G step (as the optimizers saw them, after any averaging over ranks), the last
-    signals, and the ``state_dict`` of every trick and detector (buffers, alarms, histories)
-    under ``"engine"``, keyed by class name.
-    Add it to a recipe under ``trainer.callbacks``; it writes from every rank, on purpose.
-    """
-
-    def __init__(self, folder: str) -> None:
-        self.folder = Path(folder)
-        self.first_gradients: list[dict[str, Tensor]] = []
-
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        if len(self.first_gradients) == 2:
-            return
-        stepping = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        self.first_gradients.append(
-            {
-                name: p.grad.detach().clone()
-                for name, p in pl_module.named_parameters()
-                if id(p) in stepping and p.grad is not None
-            }
-        )
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        ema = getattr(pl_module, "generator_ema", None)
-        codes = pl_module.latent.sample(64, generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            fake = copy.deepcopy(pl_module.generator).train()(codes.to(pl_module.device))
-            logits = copy.deepcopy(pl_module.discriminator).train()(fake)
-        state = {
-            "fake": fake.cpu(),
-            "logits": logits.cpu(),
-            "global_step": trainer.global_step,
-            "generator": pl_module.generator.state_dict(),
-            "discriminator": pl_module.discriminator.state_dict(),
-            "generator_ema": None if ema is None else ema.state_dict(),
-            "first_gradients": self.first_gradients,
-            "signals": pl_module.signals.floats(),
-            "engine": {
-                name: obj.state_dict()
-                for name, obj in unique_names([*pl_module.tricks, *pl_module.detectors]).items()
-            },
-        }
-        self.folder.mkdir(parents=True, exist_ok=True)
-        torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
-
-
 class SeenBatch(NamedTuple):
     """One batch on its way to D, as :class:`BatchRecorder` saw it."""
 
@@ -305,61 +246,3 @@ class BatchRecorder(Trick):
     def of(self, side: str) -> list[SeenBatch]:
         """Only the ``"real"`` or only the ``"fake"`` batches."""
         return [seen for seen in self.batches if seen.side == side]
-
-
-# W&B's run files (``run-*.wandb``) are a LevelDB-style log: a 7-byte file header (``:W&B``,
-# a magic number and a version), then 32 KiB blocks of chunks, each with a 7-byte header
-# (CRC32C, payload length, kind: 1 whole, 2 first, 3 middle, 4 last) and a payload that is
-# part of one serialized ``Record`` protobuf. wandb 0.19+ has no Python reader of its own.
-_WANDB_BLOCK = 32 * 1024
-_WANDB_CHUNK_HEADER = struct.Struct("<IHB")
-
-
-def wandb_records(run_file: str | Path, kind: str | None = None) -> Iterator[Any]:
-    """The records of a W&B run file (``wandb/offline-run-*/run-*.wandb``), in order.
-
-    Each is a ``wandb.proto.wandb_internal_pb2.Record``; ``kind`` keeps only one type
-    (``"history"``, ``"summary"``, ``"alert"``, ``"config"``, ...). This lets a test read
-    what an offline run really wrote, without an account and without mocking the logger.
-    """
-    from wandb.proto import wandb_internal_pb2
-
-    data = Path(run_file).read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{run_file} is not a W&B run file.")
-    position, pending = 7, b""
-    while position + _WANDB_CHUNK_HEADER.size <= len(data):
-        left_in_block = _WANDB_BLOCK - position % _WANDB_BLOCK
-        if left_in_block < _WANDB_CHUNK_HEADER.size:  # the block's zero padding
-            position += left_in_block
-            continue
-        _, length, chunk_kind = _WANDB_CHUNK_HEADER.unpack_from(data, position)
-        start = position + _WANDB_CHUNK_HEADER.size
-        payload, position = data[start : start + length], start + length
-        if chunk_kind == 0:  # a zeroed tail: nothing more in this block
-            position += left_in_block - _WANDB_CHUNK_HEADER.size - length
-            continue
-        pending = payload if chunk_kind in (1, 2) else pending + payload
-        if chunk_kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
-            if kind is None or record.WhichOneof("record_type") == kind:
-                yield record
-
-
-def finished_wandb_records(
-    run_file: str | Path, kind: str | None = None, timeout: float = 30.0
-) -> list[Any]:
-    """:func:`wandb_records` once the run's exit record is in the file.
-
-    W&B's service process writes the file after the client has logged (and even after
-    ``finish`` returns under load), so a read straight after a run can miss its last records
-    (alerts among them). Raises ``TimeoutError`` if the exit record is not in after ``timeout``
-    seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while not any(True for _ in wandb_records(run_file, "exit")):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{run_file} has no exit record after {timeout} s.")
-        time.sleep(0.1)
-    return list(wandb_records(run_file, kind))

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gan_tricks.ablation import (
+from gan_tricks.cli import main
+from gan_tricks.errors import ConfigError
+from gan_tricks.experiments.ablation import (
     Setting,
     design,
     fid_mode_agreement,
@@ -14,8 +16,6 @@ from gan_tricks.ablation import (
     verdicts,
     welch_p_value,
 )
-from gan_tricks.cli import main
-from gan_tricks.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERLAYS = ROOT / "benchmarks" / "overlays" / "grid25"

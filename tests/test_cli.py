@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support.wandb_files import finished_wandb_records
 
 from gan_tricks.cli import main
-from gan_tricks.testing import finished_wandb_records
 
 ROOT = Path(__file__).resolve().parent.parent
 RING8 = str(ROOT / "recipes" / "ring8.yaml")

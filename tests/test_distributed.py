@@ -2,8 +2,9 @@
 
 Each test runs the command in a subprocess (Lightning's DDP launcher re-runs the command line in
 its child processes, so it cannot run inside pytest's own process), with
-``gan_tricks.testing.RankStateDump`` writing what every rank holds at the end. The single
-process runs use the same *global* batch: N processes of batch B against one of batch N*B.
+``support.rank_state.RankStateDump`` (tests/support) writing what every rank holds at the end.
+The single process runs use the same *global* batch: N processes of batch B against one of
+batch N*B.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def fit(
     """Run `gan-tricks fit` on ``processes`` CPU processes; every rank's dumped state."""
     dump = tmp_path / name
     overlay = tmp_path / f"{name}.yaml"
-    dumper = {"class_path": "gan_tricks.testing.RankStateDump", "init_args": {"folder": str(dump)}}
+    dumper = {"class_path": "support.rank_state.RankStateDump", "init_args": {"folder": str(dump)}}
     added = {"tricks+": tricks or [], "detectors+": detectors or []}
     config = {"trainer": {"callbacks+": [dumper]}}
     if model := {key: value for key, value in added.items() if value}:
@@ -112,6 +113,8 @@ def fit(
         command += ["--trainer.strategy", "ddp"]
     command += list(options)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    # The rank dumper lives with the tests (tests/support), not in the package.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
     result = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

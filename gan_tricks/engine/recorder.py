@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 METRICS_FILE = "metrics.csv"
 ALARMS_FILE = "alarms.jsonl"
 SNAPSHOT_FOLDER = "samples"
+QUALITY_FILE = "quality.jsonl"  # QualityProbe's measurements
+EVALUATION_FILE = "evaluation.json"  # the final evaluation (QualityProbe's final_evaluation)
 ALARM_TABLE_COLUMNS = ("step", "detector", "severity", "message", "remedy", "action")
 
 console = logging.getLogger("gan_tricks.monitors")

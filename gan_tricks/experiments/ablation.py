@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from gan_tricks.engine.recorder import EVALUATION_FILE
 from gan_tricks.errors import ConfigError
 
 DESIGNS = ("oat", "full")
@@ -127,12 +128,9 @@ def run_one(
     result = subprocess.run(command, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
-    checkpoint = str(run_dir / "checkpoints" / "last.ckpt")
-    evaluation = subprocess.run(
-        [sys.executable, "-m", "gan_tricks.cli", "evaluate", checkpoint],
-        env=environment, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    metrics = json.loads(evaluation.stdout.strip().splitlines()[-1])
+    # The probe evaluated the last state in the fit's own process (gan-tricks evaluate's
+    # protocol): no second process loading the checkpoint again.
+    metrics = json.loads((run_dir / EVALUATION_FILE).read_text())
     timing = json.loads((run_dir / "timing.json").read_text())
     row = {"setting": setting.name, "seed": seed}
     row |= {k: v for k, v in metrics.items() if isinstance(v, int | float) and k != "seed"}
@@ -501,7 +499,7 @@ def _write_probe_overlay(plan: Plan, budget: int | None) -> None:
             "callbacks+": [
                 {
                     "class_path": "gan_tricks.lightning.QualityProbe",
-                    "init_args": {"every": every, "num_samples": 2000},
+                    "init_args": {"every": every, "num_samples": 2000, "final_evaluation": True},
                 }
             ]
         }

@@ -14,9 +14,8 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 
+from gan_tricks.engine.recorder import EVALUATION_FILE, QUALITY_FILE
 from gan_tricks.errors import ConfigError
-
-QUALITY_FILE = "quality.jsonl"
 
 
 class QualityProbe(pl.Callback):
@@ -41,6 +40,10 @@ class QualityProbe(pl.Callback):
         seed: the seed of the latent draws, the same at every measurement.
         features: also FID, KID, precision / recall and density / coverage in the digit
             feature space (digits and stacked digits), a few seconds per measurement on a CPU.
+        final_evaluation: at the end of the fit, also write ``gan-tricks evaluate``'s whole
+            protocol (its sample count, feature metrics, seed 0) to ``evaluation.json`` in the
+            run folder, in the fit's own process: what the ablation runner reads, instead of
+            starting a process that loads the checkpoint again.
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class QualityProbe(pl.Callback):
         num_samples: int | None = None,
         seed: int = 0,
         features: bool = False,
+        final_evaluation: bool = False,
     ) -> None:
         if every < 1 or (num_samples is not None and num_samples < 2):
             raise ConfigError(
@@ -58,6 +62,7 @@ class QualityProbe(pl.Callback):
         self.num_samples = num_samples
         self.seed = seed
         self.features = features
+        self.final_evaluation = final_evaluation
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
@@ -67,6 +72,18 @@ class QualityProbe(pl.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         if trainer.global_step % self.every:  # the last state is measured too
             self.measure(trainer, pl_module, trainer.global_step)
+        if self.final_evaluation:
+            self.evaluate(trainer, pl_module)
+
+    @rank_zero_only
+    def evaluate(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        from gan_tricks.run import evaluate_samples  # run.py builds on the adapter
+
+        metrics = evaluate_samples(module, trainer.datamodule)
+        metrics["step"] = trainer.global_step
+        run_dir = Path(trainer.default_root_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / EVALUATION_FILE).write_text(json.dumps(metrics) + "\n")
 
     @rank_zero_only
     def measure(self, trainer: pl.Trainer, module: pl.LightningModule, step: int) -> None:

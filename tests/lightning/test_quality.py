@@ -1,12 +1,15 @@
 """QualityProbe: the ground truth the failure zoo scores detectors against."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from gan_tricks.cli import main
 from gan_tricks.data import Toy2D
+from gan_tricks.engine.recorder import EVALUATION_FILE
 from gan_tricks.errors import ConfigError
 from gan_tricks.lightning import QualityProbe, read_quality
 from gan_tricks.run import evaluate_samples
@@ -57,3 +60,24 @@ def test_the_probe_overlay_logs_quality_beside_the_run(tmp_path, monkeypatch):
     assert [row["step"] for row in read_quality(tmp_path / "r")] == [100]
     header = (tmp_path / "r" / "metrics.csv").read_text().splitlines()[0]
     assert "quality/modes_covered" in header and "quality/high_quality" in header
+
+
+def test_the_final_evaluation_in_process_is_what_evaluate_prints_for_the_checkpoint(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    overlay = tmp_path / "probe.yaml"
+    probe = {"class_path": "gan_tricks.lightning.QualityProbe"}
+    probe["init_args"] = {"every": 50, "num_samples": 200, "final_evaluation": True}
+    overlay.write_text(yaml.safe_dump({"trainer": {"callbacks+": [probe]}}))
+    args = ["fit", "--config", str(ROOT / "recipes" / "ring8.yaml"), "--config", str(overlay)]
+    args += ["--name", "r", "--wandb", "off", "--trainer.max_steps", "30"]
+    args += ["--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(tmp_path)]
+    assert main(args) == 0
+    in_process = json.loads((tmp_path / "r" / EVALUATION_FILE).read_text())
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "r" / "checkpoints" / "last.ckpt")]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert in_process["step"] == 30 and in_process["num_samples"] == 2500  # the protocol's
+    for key in ("modes_covered", "high_quality", "reverse_kl", "num_samples"):
+        assert in_process[key] == printed[key], key

@@ -7,10 +7,11 @@ from collections import deque
 import pytest
 import torch
 from pytorch_lightning.loggers import WandbLogger
+from support.wandb_files import finished_wandb_records
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors import ALARMS_FILE, Alarm, Detector, read_alarms
-from gan_tricks.testing import finished_wandb_records, fit_briefly, tiny_gan_module
+from gan_tricks.testing import fit_briefly, tiny_gan_module
 
 
 class Threshold(Detector):

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.wandb_files import finished_wandb_records
 
 from gan_tricks.cli import main
 from gan_tricks.monitors import read_alarms
-from gan_tricks.testing import finished_wandb_records
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS = ROOT / "benchmarks" / "overlays" / "monitors"

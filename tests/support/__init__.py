@@ -1,0 +1,1 @@
+"""The test suite's own helpers (``pythonpath = ["tests"]`` in pyproject.toml)."""
