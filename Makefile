@@ -86,13 +86,15 @@ bench-ablation-stacked: $(VENV)/.installed
 		--tricks sparse_gradients,diffaugment,packing --seeds 3 --jobs 2 \
 		--out docs/results/ablation_stacked_digits
 
-# Speed (issue 6), each writing docs/results/<name>.md and .json; run nothing else meanwhile:
-# the toolkit step against a hand-written loop in lockstep (about 6 min), channels_last,
-# torch.compile and lazy R1 (about 8 min), data loading against step time (about 3 min).
+# Speed, each writing docs/results/<name>.md and .json; run nothing else meanwhile: the
+# toolkit step and the engine in a hand-written loop against that loop in lockstep (about
+# 12 min), channels_last, torch.compile and lazy R1 (about 8 min), data loading against step
+# time (about 3 min), the whole fit process against a plain script (about 3 min).
 bench-speed: $(VENV)/.installed
 	$(BIN)/python benchmarks/step_overhead.py --steps 300 --rounds 5 --out docs/results/step_overhead
 	$(BIN)/python benchmarks/step_options.py --steps 300 --rounds 3 --out docs/results/step_options
 	$(BIN)/python benchmarks/data_loading.py --out docs/results/data_loading
+	$(BIN)/python benchmarks/process_overhead.py --steps 1,600 --rounds 3 --out docs/results/process_overhead
 
 # On a machine with a CUDA GPU (about 3 min): images per second at 32-true, bf16-mixed and
 # 16-mixed, with and without lazy R1, channels_last and torch.compile, and R1 under autocast
