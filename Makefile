@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: demo test lint docs baseline bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo bench-speed bench-gpu bench-ddp clean
+.PHONY: demo test lint docs baseline bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo bench-speed bench-gpu bench-ddp wheel-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 -q
+
+# The wheel installed into a fresh virtual environment outside the repository, its packaged
+# recipes run by name (what CI checks after the tests).
+wheel-check: $(VENV)/.installed
+	.ci/wheel_check
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

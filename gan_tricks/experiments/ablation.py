@@ -39,6 +39,7 @@ import yaml
 
 from gan_tricks.engine.recorder import EVALUATION_FILE
 from gan_tricks.errors import ConfigError
+from gan_tricks.packaged import OVERLAYS, find_recipe
 
 DESIGNS = ("oat", "full")
 BASE_SETTING = "base"
@@ -429,7 +430,9 @@ def ablate_command(args: list[str]) -> int:
         "each, in parallel local processes (resumable); write tables, plots and which tricks "
         "helped.",
     )
-    parser.add_argument("--config", required=True, help="the base recipe (YAML)")
+    parser.add_argument(
+        "--config", required=True, help="the base recipe: a YAML path or a packaged name"
+    )
     parser.add_argument(
         "--tricks", required=True, help="comma-separated trick overlays: names or YAML paths"
     )
@@ -439,8 +442,8 @@ def ablate_command(args: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at once")
     parser.add_argument("--out", default=None, help="output folder (default ablations/BASE)")
     parser.add_argument(
-        "--overlays", default=None, help="folder of named overlays (default: overlays/ beside "
-        "the base recipe's folder, then benchmarks/overlays/<base name>)",
+        "--overlays", default=None, help="folder of named overlays (default: overlays/BASE/ "
+        "or overlays/ beside the base recipe, then the packaged overlays/BASE/)",
     )  # fmt: skip
     parser.add_argument("--wandb-sweep", action="store_true", help="write sweep.yaml, run none")
     parser.add_argument("--setting", default=None, help="run only this setting (sweep agents)")
@@ -449,7 +452,12 @@ def ablate_command(args: list[str]) -> int:
 
     base = Path(options.config)
     if not base.is_file():
-        raise ConfigError(f"the base recipe {base} does not exist.")
+        base = find_recipe(options.config) or base
+    if not base.is_file():
+        raise ConfigError(
+            f"the base recipe {options.config} does not exist; give a YAML path or the name of "
+            "a packaged recipe (gan-tricks recipes lists them)."
+        )
     tricks = [t.strip() for t in options.tricks.split(",") if t.strip()]
     if options.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1 (got {options.seeds}).")
@@ -482,12 +490,15 @@ def ablate_command(args: list[str]) -> int:
 
 
 def _overlay_folder(base: Path, given: str | None) -> Path:
+    """Where the named overlays are: ``--overlays``, else ``overlays/<base name>/`` or
+    ``overlays/`` beside the base recipe, else the packaged ``overlays/<base name>/``."""
     if given is not None:
         return Path(given)
     beside = base.parent / "overlays"
-    if beside.is_dir():
-        return beside
-    return Path("benchmarks") / "overlays" / base.stem
+    for folder in (beside / base.stem, beside):
+        if folder.is_dir() and any(folder.glob("*.yaml")):
+            return folder
+    return OVERLAYS / base.stem
 
 
 def _write_probe_overlay(plan: Plan, budget: int | None) -> None:
