@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import torch
 import yaml
 from jsonargparse import ArgumentError
 from lightning_fabric.plugins import CheckpointIO
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
@@ -34,6 +36,7 @@ from gan_tricks.errors import ConfigError
 from gan_tricks.experiments.ablation import ablate_command
 from gan_tricks.export import export_generator, load_generator, sample_exported
 from gan_tricks.lightning import CrossRankSyncBatchNorm, GANModule
+from gan_tricks.lightning.progress import StepProgressBar
 from gan_tricks.packaged import find_recipe
 from gan_tricks.run import (
     LAST_CHECKPOINT,
@@ -151,6 +154,10 @@ class GANTricksCLI(LightningCLI):
         callbacks.append(RunArtifacts(self.run_dir))
         callbacks.append(RandomStates())
         callbacks.append(self.folders.keeper())
+        if trainer_config.get("enable_progress_bar") is not False and not any(
+            isinstance(callback, ProgressBar) for callback in callbacks
+        ):
+            callbacks.append(StepProgressBar())
         if trainer_config.get("enable_checkpointing") is not False:
             callbacks.append(LastCheckpoint(self.run_dir / "checkpoints", config.checkpoint_every))
         kwargs["callbacks"] = callbacks
@@ -284,6 +291,9 @@ def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:
 
 
 def fit_command(args: list[str]) -> int:
+    # Lightning's start-up lines (accelerators found, product tips) say nothing a gan-tricks
+    # user acts on; its warnings still show. The closing summary says how the run ended.
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
     args = packaged_configs(args)
     for recipe in _option_values(args, "--config"):
         _check_recipe(recipe)
@@ -307,7 +317,27 @@ def fit_command(args: list[str]) -> int:
     for logger in cli.trainer.loggers:
         if isinstance(logger, WandbLogger):
             logger.experiment.finish()
+    if cli.trainer.is_global_zero:
+        print(closing_summary(cli.trainer, cli.model), file=sys.stderr)
     return 0
+
+
+def closing_summary(trainer: pl.Trainer, module: GANModule) -> str:
+    """What a finished fit says last: where the run is, how it ended, what to run next."""
+    run_dir = Path(trainer.default_root_dir)
+    lines = [f"gan-tricks: {trainer.global_step} iterations in {run_dir}"]
+    if module.signals is not None:
+        last = module.signals.floats()
+        lines.append(f"  last D loss {last['d_loss']:.4g}, G loss {last['g_loss']:.4g}")
+    alarms = [alarm for detector in module.detectors for alarm in detector.alarms]
+    if module.detectors:
+        lines.append(f"  {len(alarms)} alarm(s) from {len(module.detectors)} detector(s)")
+    lines.append(f"  next: gan-tricks report {run_dir}")
+    lines.append(f"        gan-tricks evaluate {run_dir / 'checkpoints' / LAST_CHECKPOINT}")
+    offline = sorted(run_dir.glob("wandb/offline-run-*"))
+    if offline:
+        lines.append(f"        wandb sync {offline[-1]}")
+    return "\n".join(lines)
 
 
 def _fit(args: list[str], folders: RunFolders) -> GANTricksCLI:

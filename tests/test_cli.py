@@ -38,7 +38,19 @@ def ring8_run(tmp_path_factory) -> Path:
         "--trainer.default_root_dir", str(root), *FAST, cwd=root,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+    (root / "fit.stderr").write_text(result.stderr)
     return root / "ring8-test"
+
+
+def test_fit_closes_with_a_summary_and_without_lightnings_start_up_lines(ring8_run):
+    said = (ring8_run.parent / "fit.stderr").read_text()
+    summary = said[said.index("gan-tricks: 30 iterations in") :]
+    assert f"next: gan-tricks report {ring8_run}" in summary
+    assert f"gan-tricks evaluate {ring8_run / 'checkpoints' / 'last.ckpt'}" in summary
+    assert "wandb sync " + str(ring8_run / "wandb" / "offline-run-") in summary
+    assert "last D loss" in summary
+    for noise in ("GPU available", "TPU available", "litlogger"):
+        assert noise not in said
 
 
 def test_fit_writes_a_run_folder(ring8_run):
@@ -225,3 +237,17 @@ def test_resume_with_ckpt_path_last_continues_the_same_run(tmp_path, monkeypatch
     assert torch.load(checkpoint, weights_only=True)["global_step"] == 10
     assert main([*base, "--trainer.max_steps", "25", "--ckpt_path", "last"]) == 0
     assert torch.load(checkpoint, weights_only=True)["global_step"] == 25
+
+
+def test_the_progress_bar_counts_iterations_toward_max_steps_across_epochs(tmp_path):
+    # 3 epochs of 10 batches: one bar of 30 iterations, with its rate and time left.
+    result = gan_tricks(
+        "fit", "--config", RING8, "--name", "bar", "--trainer.default_root_dir", str(tmp_path),
+        "--trainer.max_steps", "30", "--data.init_args.batches_per_epoch", "10",
+        "--wandb", "off", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = result.stdout.replace("\r", "\n").strip().splitlines()
+    last = [line for line in final if line.startswith("Training")][-1]
+    assert "30/30" in last and "it/s" in last and "d_loss" in last
+    assert "Epoch" not in result.stdout and "v_num" not in result.stdout

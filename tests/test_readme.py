@@ -1,6 +1,6 @@
-"""Every code block of the README is run: Python blocks as they are, shell commands for real
-(trainings shortened) or as dry runs (benchmarks, make targets), YAML blocks as overlays of a
-recipe, the layout block against the package's files.
+"""Every code block of the README and of the docs' guides and benchmark pages is run: Python
+blocks as they are, shell commands for real (trainings shortened) or as dry runs (benchmarks,
+make targets), YAML blocks as overlays of a recipe, the layout block against the package's files.
 
 Shortened means: ``gan-tricks fit`` gets ``--trainer.max_steps 40`` appended (a later value
 wins) and Python blocks have their ``max_steps=N`` cut to 30; benchmarks are checked with
@@ -15,16 +15,25 @@ import re
 import shlex
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from torchvision.io import write_png
 
 from gan_tricks.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```$", README, flags=re.MULTILINE | re.DOTALL)
+PAGES = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs" / "guides").glob("*.md")),
+    *sorted((ROOT / "docs" / "benchmarks").glob("*.md")),
+]
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", flags=re.MULTILINE | re.DOTALL)
+BLOCKS = [block for page in PAGES for block in BLOCK.findall(page.read_text())]
+README_BLOCKS = BLOCK.findall((ROOT / "README.md").read_text())
 RING8 = str(ROOT / "recipes" / "ring8.yaml")
 
 
@@ -40,6 +49,18 @@ def block_id(code: str) -> str:
 def test_every_block_has_a_kind_this_file_runs():
     assert {lang for lang, _ in BLOCKS} <= {"python", "bash", "yaml", ""}
     assert len(BLOCKS) >= 10
+
+
+def test_the_readme_is_a_front_page():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    assert "pip install gan-tricks" in readme and "make demo" in readme and "make test" in readme
+    assert {"python", "bash", "yaml"} <= {lang for lang, _ in README_BLOCKS}
+    for page in PAGES:
+        # Product pages: no development history.
+        assert not re.search(r"\bissues? \d|the issue's", page.read_text()), page.name
+    for link in re.findall(r"\]\(((?:docs|notebooks)/[^)#]+)", readme):
+        assert (ROOT / link).exists(), link
 
 
 @pytest.mark.parametrize("code", blocks("python"), ids=block_id)
@@ -60,9 +81,19 @@ def commands(code: str) -> list[str]:
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch) -> Path:
     """An empty folder that sees the repository's recipes and overlays, as the README's
-    commands expect of the folder they run in."""
+    commands expect of the folder they run in, with the files they name: a folder of images
+    and the README's overlay."""
     for name in ("recipes", "benchmarks"):
         (tmp_path / name).symlink_to(ROOT / name)
+    images = tmp_path / "my_images"
+    images.mkdir()
+    for index in range(64):  # a batch of the image_folder recipe
+        pixels = torch.randint(
+            0, 256, (3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(index)
+        )
+        write_png(pixels, str(images / f"{index}.png"))
+    (overlay,) = [code for lang, code in README_BLOCKS if lang == "yaml"]
+    (tmp_path / "my_overlay.yaml").write_text(overlay)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_MODE", "disabled")
     return tmp_path
@@ -87,6 +118,9 @@ def test_shell_block_runs(code, sandbox):
         words = shlex.split(command)
         if words[0] == "gan-tricks":
             assert run_gan_tricks(words[1:]) == 0, command
+        elif words[:2] == ["pip", "install"]:
+            # Not from the package index here: the name is the one this project installs as.
+            assert words[2:] == [metadata.distribution("gan-tricks").metadata["Name"]], command
         elif words[0] == "make":
             result = subprocess.run(["make", "-n", *words[1:]], cwd=ROOT, capture_output=True)
             assert result.returncode == 0, (command, result.stderr)
