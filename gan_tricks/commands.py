@@ -139,6 +139,7 @@ class GANTricksCLI(LightningCLI):
         # that change the networks' structure (spectral norm, an EMA copy of G), which a
         # checkpoint's weights only fit once they are applied again.
         self.run_config = {"model": dump["model"], "data": dump.get("data")}
+        self.resolved_recipe = dump
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer_config = self.config_init[self.subcommand].get("trainer") or {}
@@ -148,7 +149,9 @@ class GANTricksCLI(LightningCLI):
             print(f"gan-tricks: run folder {self.run_dir}", file=sys.stderr)
         kwargs["default_root_dir"] = str(self.run_dir)
         if trainer_config.get("logger") in (None, True):
-            kwargs["logger"] = _loggers(self.run_dir, self.run_name, config.wandb)
+            kwargs["logger"] = _loggers(
+                self.run_dir, self.run_name, config.wandb, self.resolved_recipe
+            )
         callbacks = list(trainer_config.get("callbacks") or [])
         callbacks.append(EmbedRunConfig(self.run_config))
         callbacks.append(RunArtifacts(self.run_dir))
@@ -265,7 +268,25 @@ def _finish_wandb_run() -> None:
         wandb.run.finish(exit_code=1, quiet=True)
 
 
-def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:
+def wandb_run_config(dump: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The resolved recipe as W&B's run config (optimizers and their rates, the networks and
+    their widths, the loss, every trick and detector with its settings), and the tags runs
+    group by: the recipe's tricks by class name."""
+    config = {key: dump.get(key) for key in ("seed_everything", "model", "data")}
+    config["trainer"] = {
+        key: (dump.get("trainer") or {}).get(key)
+        for key in ("max_steps", "precision", "accumulate_grad_batches", "devices", "strategy")
+    }
+    model = dump.get("model") or {}
+    tricks = [entry["class_path"].rsplit(".", 1)[-1] for entry in model.get("tricks") or []]
+    detectors = [entry["class_path"].rsplit(".", 1)[-1] for entry in model.get("detectors") or []]
+    config["tricks"], config["detectors"] = tricks, detectors
+    return config, sorted(set(tricks)) or ["no-tricks"]
+
+
+def _loggers(
+    run_dir: Path, run_name: str, wandb_mode: str, run_config: dict[str, Any] | None = None
+) -> list:
     # CSV first: Lightning writes config.yaml into the first logger's folder, the run folder.
     loggers: list = [CSVLogger(save_dir=str(run_dir), name="", version="")]
     if wandb_mode == "off" or os.environ.get("WANDB_MODE") == "disabled":
@@ -279,12 +300,15 @@ def _loggers(run_dir: Path, run_name: str, wandb_mode: str) -> list:
         # No prompt for a login: offline runs write real run files to sync later.
         os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
+    config, tags = wandb_run_config(run_config or {})
     loggers.append(
         WandbLogger(
             name=run_name,
             save_dir=str(run_dir),
             project=os.environ.get("WANDB_PROJECT", "gan-tricks"),
             offline=offline,
+            config=config,
+            tags=tags,
         )
     )
     return loggers

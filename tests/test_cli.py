@@ -91,6 +91,33 @@ def test_wandb_runs_offline_without_credentials_and_writes_run_files(ring8_run):
             assert sum(row[f"d_output/{side}/values"]) == 2500  # every point's logit
 
 
+def test_the_wandb_run_config_is_the_resolved_recipe_and_the_tricks_are_tags(tmp_path):
+    overlay = tmp_path / "tricks.yaml"
+    overlay.write_text(
+        "model:\n  tricks+:\n    - class_path: gan_tricks.tricks.GradientPenalty\n"
+        "      init_args: {kind: r1, weight: 0.1}\n"
+        "  detectors+:\n    - class_path: gan_tricks.monitors.ModeCollapse\n"
+    )
+    result = gan_tricks(
+        "fit", "--config", RING8, "--config", str(overlay), "--name", "config",
+        "--trainer.default_root_dir", str(tmp_path), "--model.g_optimizer.init_args.lr", "0.005",
+        "--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_file,) = (tmp_path / "config" / "wandb").glob("offline-run-*/run-*.wandb")
+    # The run record holds the config given at init; config records what is added later.
+    (run,) = finished_wandb_records(run_file, "run")
+    updates = [*run.run.config.update]
+    updates += [i for r in finished_wandb_records(run_file, "config") for i in r.config.update]
+    config = {item.key: json.loads(item.value_json) for item in updates}
+    model = config["model"]
+    assert model["g_optimizer"]["init_args"]["lr"] == 0.005
+    assert model["d_optimizer"]["init_args"]["lr"] == 0.0005
+    assert model["generator"]["class_path"] == "gan_tricks.models.MLPGenerator"
+    assert config["tricks"] == ["GradientPenalty"] and config["detectors"] == ["ModeCollapse"]
+    assert list(run.run.tags) == ["GradientPenalty"]
+
+
 def test_sample_npy_shape_and_png(ring8_run, tmp_path):
     checkpoint = ring8_run / "checkpoints" / "last.ckpt"
     assert main(["sample", str(checkpoint), "-n", "100", "-o", str(tmp_path / "s.npy")]) == 0
