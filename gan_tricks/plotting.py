@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
-from torchvision.utils import save_image
+from torchvision.utils import make_grid, save_image
 
 
 def plot_points(
@@ -36,11 +37,20 @@ def plot_points(
     fig.savefig(path)
 
 
+# Small images (8-32 px digits) in a grid of 64 make a picture of about 137 px: scaled up by a
+# whole factor, nearest-neighbour (each pixel a crisp block), to at least this width.
+MIN_GRID_WIDTH = 512
+
+
 def save_image_grid(samples: Tensor, path: Path | str, nrow: int | None = None) -> None:
-    """An image grid of samples in [-1, 1]."""
+    """An image grid of samples in [-1, 1], at least :data:`MIN_GRID_WIDTH` pixels wide."""
     samples = samples.detach().cpu().float()
     nrow = nrow or max(1, int(len(samples) ** 0.5))
-    save_image(samples, path, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1)
+    grid = make_grid(samples, nrow=nrow, normalize=True, value_range=(-1, 1), padding=1)
+    factor = math.ceil(MIN_GRID_WIDTH / grid.shape[-1])
+    if factor > 1:
+        grid = torch.nn.functional.interpolate(grid[None], scale_factor=factor, mode="nearest")[0]
+    save_image(grid, path)
 
 
 def plot_training(history: Sequence[dict[str, float]], path: Path | str) -> None:

@@ -15,6 +15,9 @@ import json
 import math
 from pathlib import Path
 
+import yaml
+
+from gan_tricks.engine.recorder import EVALUATION_FILE, QUALITY_FILE
 from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Alarm, read_alarms
 from gan_tricks.plotting import figure_with_axes
@@ -133,6 +136,45 @@ def _snapshots(run_dir: Path) -> list[tuple[str, bytes]]:
     return shots
 
 
+def _detectors_on(config_text: str) -> list[str]:
+    """The detectors a run's ``config.yaml`` switched on, by class name."""
+    try:
+        config = yaml.safe_load(config_text) or {}
+    except yaml.YAMLError:
+        return []
+    entries = (config.get("model") or {}).get("detectors") or []
+    return [str(entry.get("class_path", "?")).rsplit(".", 1)[-1] for entry in entries]
+
+
+def _evaluation_table(run_dir: Path) -> str:
+    """The run's last measurement: ``evaluation.json`` (the whole protocol) if it was written,
+    else the quality probe's last line; nothing if neither."""
+    measured: dict = {}
+    source = ""
+    if (run_dir / EVALUATION_FILE).is_file():
+        measured, source = json.loads((run_dir / EVALUATION_FILE).read_text()), "evaluation"
+    elif (run_dir / QUALITY_FILE).is_file():
+        lines = (run_dir / QUALITY_FILE).read_text().split("\n")
+        rows = [json.loads(line) for line in lines if line.strip()]
+        if rows:
+            measured, source = rows[-1], "quality probe, last measurement"
+    numbers = {
+        key: value
+        for key, value in measured.items()
+        if isinstance(value, int | float) and key not in ("seed", "wall_time_s")
+    }
+    if not numbers:
+        return (
+            "<h2>Evaluation</h2><p>Not measured in the run; <code>gan-tricks evaluate "
+            f"{html.escape(str(run_dir / 'checkpoints' / 'last.ckpt'))}</code> prints it.</p>"
+        )
+    rows = "".join(
+        f"<tr><td>{html.escape(key)}</td><td>{value:.4g}</td></tr>"
+        for key, value in numbers.items()
+    )
+    return f"<h2>Evaluation ({source})</h2><table>{rows}</table>"
+
+
 def write_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
     """Write ``report.html`` (and ``report.png``) for a run folder; the HTML's path."""
     run_dir = Path(run_dir)
@@ -152,12 +194,22 @@ def write_report(run_dir: str | Path, output: str | Path | None = None) -> Path:
         f"</td><td>{html.escape(a.severity)}</td><td>{html.escape(a.message)}</td></tr>"
         for a in alarms
     )
-    alarms_html = (
-        f"<table><tr><th>step</th><th>detector</th><th>severity</th><th>message</th></tr>"
-        f"{alarm_rows}</table>"
-        if alarms
-        else "<p>No alarm: no detector saw this run fail (or none was switched on).</p>"
+    detectors = _detectors_on(config)
+    watched = (
+        f"<p>Detectors on: {html.escape(', '.join(detectors))}.</p>"
+        if detectors
+        else "<p>No detector was switched on in this run's recipe (model.detectors).</p>"
     )
+    if alarms:
+        alarms_html = (
+            f"{watched}<table><tr><th>step</th><th>detector</th><th>severity</th>"
+            f"<th>message</th></tr>{alarm_rows}</table>"
+        )
+    elif detectors:
+        alarms_html = f"{watched}<p>No alarm: no detector saw this run fail.</p>"
+    else:
+        alarms_html = watched
+    evaluation_html = _evaluation_table(run_dir)
     snapshots = "".join(
         f"<figure>{_image_tag(data, caption, '240')}<figcaption>{caption}</figcaption></figure>"
         for caption, data in _snapshots(run_dir)
@@ -182,6 +234,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow: auto; font-size: 12px; }}
 {timing_html}
 <h2>Alarms ({len(alarms)})</h2>
 {alarms_html}
+{evaluation_html}
 <h2>Signals</h2>
 {_image_tag(summary, "signals over the run")}
 <h2>Samples over time</h2>

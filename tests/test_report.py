@@ -42,6 +42,8 @@ def test_report_embeds_signals_alarms_samples_and_config(failing_run, capsys):
     assert len(images) == 1 + 7 + 1  # the signals, seven snapshots, the end of the run
     assert "iteration 20" in page and "end of the run" in page
     assert "gan_tricks.monitors.DiscriminatorOverpowering" in page  # the config, escaped
+    assert "Detectors on: DiscriminatorOverpowering." in page
+    assert "<h2>Evaluation" in page and "gan-tricks evaluate" in page  # none measured in-run
     assert 'src="http' not in page and "<script" not in page  # self-contained
     assert Image.open(failing_run / "report.png").size[0] > 500
 
@@ -108,3 +110,33 @@ def test_the_training_plot_draws_a_signal_that_only_some_rows_carry(tmp_path, mo
     assert [len(line.get_xdata()) for line in losses.lines] == [10, 10]
     assert [list(line.get_xdata()) for line in gradients.lines] == [[0.0, 50.0]] * 2
     assert (tmp_path / "training.png").stat().st_size > 0
+
+
+def test_an_image_grid_of_small_digits_is_scaled_up_in_whole_pixel_blocks(tmp_path):
+    import torch
+
+    from gan_tricks.plotting import MIN_GRID_WIDTH, save_image_grid
+
+    samples = torch.rand(64, 1, 8, 8) * 2 - 1
+    save_image_grid(samples, tmp_path / "grid.png")
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.size[0] >= MIN_GRID_WIDTH == 512 and grid.size[0] == grid.size[1]
+    # 8 x 8 images of 8 px with 1 px padding: 73 px, scaled by a whole factor (8 here).
+    assert grid.size[0] % 73 == 0
+
+
+def test_the_report_shows_the_final_evaluation_and_says_when_no_detector_was_on(tmp_path):
+    import json
+
+    from gan_tricks.report import write_report
+
+    (tmp_path / "metrics.csv").write_text("step,train/d_loss\n10,0.5\n20,0.4\n")
+    (tmp_path / "config.yaml").write_text("model:\n  detectors: []\n")
+    evaluation = {"modes_covered": 7, "high_quality": 0.91, "seed": 0, "data": "Toy2D"}
+    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation))
+    page = write_report(tmp_path).read_text()
+    assert "No detector was switched on" in page and "No alarm:" not in page
+    assert "<h2>Evaluation (evaluation)</h2>" in page
+    assert (
+        "<td>modes_covered</td><td>7</td>" in page and "<td>high_quality</td><td>0.91</td>" in page
+    )
