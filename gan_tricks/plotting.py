@@ -19,8 +19,8 @@ def plot_points(
     modes: Tensor | None = None,
     real: Tensor | None = None,
     title: str | None = None,
-) -> None:
-    """A scatter of 2D samples over the true modes (and faint real samples)."""
+) -> Figure:
+    """A scatter of 2D samples over the true modes (and faint real samples); the figure."""
     samples = samples.detach().cpu()
     fig, ax = figure_with_axes(figsize=(5, 5.5), dpi=120)
     if real is not None:
@@ -29,12 +29,23 @@ def plot_points(
     ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
     if modes is not None:
         ax.scatter(modes[:, 0], modes[:, 1], s=40, marker="x", c="tab:red", label="true modes")
+        # The data's own frame, the same in every picture of a run (snapshots compare), with
+        # the samples that fall outside it counted in the title.
+        low, high = modes.min(0).values, modes.max(0).values
+        pad = 0.25 * float((high - low).max()) + 0.25
+        ax.set(xlim=(float(low[0]) - pad, float(high[0]) + pad))
+        ax.set(ylim=(float(low[1]) - pad, float(high[1]) + pad))
+        inside = (samples >= low - pad).all(1) & (samples <= high + pad).all(1)
+        outside = int((~inside).sum())
+        if outside and title is None:
+            title = f"{len(samples)} samples, {outside} outside the frame"
     ax.set_aspect("equal")
     # Below the axes: inside, it would hide a corner mode of grid25.
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=8, markerscale=3)
     ax.set_title(title or f"{len(samples)} samples")
     fig.tight_layout()
     fig.savefig(path)
+    return fig
 
 
 # Small images (8-32 px digits) in a grid of 64 make a picture of about 137 px: scaled up by a

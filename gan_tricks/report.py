@@ -72,11 +72,34 @@ def detector_initials(name: str) -> str:
     return "".join(letter for letter in name if letter.isupper()) or name[:2]
 
 
+def alarm_labels(
+    alarms: list[Alarm], span: float, min_gap: float = 0.04
+) -> list[tuple[int, str, str]]:
+    """Where the alarm lines get their labels: one per group of alarms closer together than
+    ``min_gap`` of the x-axis ``span`` (labels of the same height would overlap), naming each
+    detector of the group once; (step, label, the group's worst severity)."""
+    groups: list[list[Alarm]] = []
+    for alarm in sorted(alarms, key=lambda a: a.step):
+        if groups and alarm.step - groups[-1][0].step < min_gap * span:
+            groups[-1].append(alarm)
+        else:
+            groups.append([alarm])
+    labels = []
+    for group in groups:
+        names = dict.fromkeys(detector_initials(a.detector) for a in group)
+        severity = "error" if any(a.severity == "error" for a in group) else group[0].severity
+        labels.append((group[0].step, ",".join(names), severity))
+    return labels
+
+
 def plot_signals(
     series: dict[str, list[tuple[int, float]]], alarms: list[Alarm], path: Path | None = None
 ) -> bytes:
     """Every signal panel with the alarms marked; PNG bytes (also written to ``path``)."""
     panels = _panels(series)
+    steps_seen = [step for points in series.values() for step, _ in points]
+    steps_seen += [alarm.step for alarm in alarms]
+    span = (max(steps_seen) - min(steps_seen)) if steps_seen else 0
     columns = 3
     rows = max(1, math.ceil(len(panels) / columns))
     fig, axes = figure_with_axes(
@@ -91,16 +114,16 @@ def plot_signals(
         ):
             ax.set_yscale("log")
         for alarm in alarms:
-            colour = SEVERITY_COLOURS.get(alarm.severity, "k")
-            ax.axvline(alarm.step, color=colour, alpha=0.6)
+            ax.axvline(alarm.step, color=SEVERITY_COLOURS.get(alarm.severity, "k"), alpha=0.6)
+        for step, label, severity in alarm_labels(alarms, span):
             # Which detector: its initials along the line, at the top of the panel.
             ax.annotate(
-                detector_initials(alarm.detector),
-                (alarm.step, 1.0),
+                label,
+                (step, 1.0),
                 xycoords=("data", "axes fraction"),
                 rotation=90,
                 fontsize=6,
-                color=colour,
+                color=SEVERITY_COLOURS.get(severity, "k"),
                 ha="right",
                 va="top",
             )

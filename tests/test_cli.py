@@ -223,7 +223,8 @@ def test_image_recipe_fits_and_samples_images_in_range(tmp_path, monkeypatch):
     assert samples.shape == (12, 1, 16, 16) and samples.dtype == np.float32
     assert samples.min() >= -1 and samples.max() <= 1
     assert main(["sample", str(checkpoint), "-n", "16", "-o", "grid.png"]) == 0
-    assert Image.open(tmp_path / "grid.png").size == (16 * 4 + 5, 16 * 4 + 5)
+    # 4 x 4 images of 16 px, 1 px padding: 69 px, scaled by a whole factor to 512 px or more.
+    assert Image.open(tmp_path / "grid.png").size == (69 * 8, 69 * 8)
 
 
 def test_mlps_on_8x8_stacked_digits_fit_evaluate_and_export(tmp_path, monkeypatch, capsys):

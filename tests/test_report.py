@@ -140,3 +140,36 @@ def test_the_report_shows_the_final_evaluation_and_says_when_no_detector_was_on(
     assert (
         "<td>modes_covered</td><td>7</td>" in page and "<td>high_quality</td><td>0.91</td>" in page
     )
+
+
+def test_alarm_labels_close_together_merge_into_one():
+    from gan_tricks.monitors import Alarm
+    from gan_tricks.report import alarm_labels
+
+    alarms = [
+        Alarm(500, "ModeCollapse", "warning", "m"),
+        Alarm(510, "DiscriminatorOverpowering", "error", "m"),
+        Alarm(520, "ModeCollapse", "warning", "m"),
+        Alarm(2000, "ModeCollapse", "warning", "m"),
+    ]
+    assert alarm_labels(alarms, span=3000) == [(500, "MC,DO", "error"), (2000, "MC", "warning")]
+    # Far apart on a short axis: each keeps its own label.
+    assert len(alarm_labels(alarms, span=100)) == 4
+
+
+def test_two_dimensional_pictures_keep_the_datas_frame(tmp_path):
+    import torch
+
+    from gan_tricks.data import Toy2D
+    from gan_tricks.plotting import plot_points
+
+    modes = Toy2D("grid25").modes
+    near = torch.randn(100, 2) * 0.1
+    far = torch.cat([near, torch.full((5, 2), 50.0)])
+    frames = []
+    for name, samples in (("near", near), ("far", far)):
+        figure = plot_points(samples, tmp_path / f"{name}.png", modes=modes)
+        frames.append((figure.axes[0].get_xlim(), figure.axes[0].get_ylim(), figure))
+    # The same frame whatever the samples, around the 5 x 5 grid of modes at -4 .. 4.
+    assert frames[0][:2] == frames[1][:2] == ((-6.25, 6.25), (-6.25, 6.25))
+    assert frames[1][2].axes[0].get_title() == "105 samples, 5 outside the frame"
