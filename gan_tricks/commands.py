@@ -24,6 +24,7 @@ from lightning_fabric.plugins import CheckpointIO
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan_tricks.checkpointing import (
     AtomicCheckpointIO,
@@ -177,6 +178,7 @@ class GANTricksCLI(LightningCLI):
 
 
 WANDB_MODES = ("auto", "online", "offline", "off")
+SIGTERM_EXIT_STATUS = 128 + 15
 RUN_NAME_VARIABLE = "GAN_TRICKS_RUN_NAME"
 
 
@@ -329,6 +331,15 @@ def fit_command(args: list[str]) -> int:
     inherited_name = os.environ.get(RUN_NAME_VARIABLE)
     try:
         cli = _fit(args, folders)
+    except SIGTERMException:
+        # Stopped from outside after a whole iteration, its checkpoint written (LastCheckpoint):
+        # the conventional status of a process ended by SIGTERM, so a script sees it unfinished.
+        print(
+            "gan-tricks: stopped by SIGTERM; the last iteration's checkpoint is written, "
+            "resume with --ckpt_path last.",
+            file=sys.stderr,
+        )
+        return SIGTERM_EXIT_STATUS
     except BaseException:
         folders.undo()
         raise

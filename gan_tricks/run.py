@@ -12,6 +12,7 @@ from jsonargparse import ArgumentParser
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 
 from gan_tricks import plotting
@@ -63,6 +64,14 @@ class LastCheckpoint(Checkpoint):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step > 0 and self.saved_step != trainer.global_step:
+            self.save(trainer)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        # SIGTERM (docker stop, SLURM, Kubernetes): Lightning stops once the iteration in
+        # flight has ended, so the state is whole; keep it, or up to every_n_train_steps
+        # iterations are lost.
+        stopped = isinstance(exception, SIGTERMException)
+        if stopped and trainer.global_step > 0 and self.saved_step != trainer.global_step:
             self.save(trainer)
 
     def save(self, trainer: pl.Trainer) -> None:

@@ -157,3 +157,33 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(uninterrupted
     assert list(checkpoints.glob("*.partial")) == []  # the next save swept it away
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
     assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
+
+
+def test_sigterm_checkpoints_the_last_iteration_exits_143_and_resumes_bit_for_bit(
+    uninterrupted, tmp_path
+):
+    # What docker stop, SLURM and Kubernetes send: the run stops after the iteration in
+    # flight, writes it, and exits as a terminated process, not as a finished one.
+    checkpoints = tmp_path / "stopped" / "checkpoints"
+    process = subprocess.Popen(
+        fit_command(tmp_path, "stopped", "--checkpoint_every", "100000"),
+        env=environment(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = tmp_path / "stopped" / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while not metrics.exists() or len(metrics.read_text().splitlines()) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, said = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, said[-2000:]
+    assert "stopped by SIGTERM" in said
+    stopped_at = load(checkpoints / "last.ckpt")["global_step"]  # no periodic save came first
+    assert 20 <= stopped_at < STEPS
+
+    run(fit_command(tmp_path, "stopped", "--ckpt_path", "last"), tmp_path)
+
+    assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
