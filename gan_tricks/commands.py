@@ -588,6 +588,31 @@ def run(name: str, args: list[str]) -> int:
         return 2
 
 
+def _choice_sentence(lines: list[str]) -> str | None:
+    """'model.tricks: GradientPenalty kind must be one of wgan-gp, ... (got 'r3')' from
+    jsonargparse's report of a value outside a ``Literal``, however deep it sits."""
+    for index, line in enumerate(lines):
+        found = re.match(r"Expected a typing\.Literal\[(.*)\]\. Got value: (.*)$", line)
+        if found is None:
+            continue
+        choices = ", ".join(part.strip().strip("'\"") for part in found.group(1).split(","))
+        keys = [
+            m.group(1)
+            for text in lines[: index + 1]
+            if (m := re.match(r'Parser key "(.+)":$', text))
+        ]
+        owner = [
+            m.group(1).rsplit(".", 1)[-1]
+            for text in lines[:index]
+            if (m := re.search(r"given class_path '([\w.]+)'", text))
+        ]
+        where = ".".join(keys[:1]) + (f": {owner[-1]}" if owner else "")
+        name = keys[-1] if len(keys) > 1 else ""
+        subject = f"{where} {name}".strip() if owner else ".".join(keys)
+        return f"{subject} must be one of {choices} (got {found.group(2)!r})."
+    return None
+
+
 def _user_error_sentence(error: BaseException) -> str | None:
     """One sentence for an error the user can fix, or None for a bug (which keeps its traceback).
 
@@ -601,6 +626,9 @@ def _user_error_sentence(error: BaseException) -> str | None:
             return str(seen)
         seen = seen.__cause__ or seen.__context__
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    choice = _choice_sentence(lines)
+    if choice is not None:
+        return choice
     reasons = [
         line[2:] for line in lines if line.startswith("- ") and not line.startswith("- Expected a")
     ]

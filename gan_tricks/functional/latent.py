@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 from gan_tricks.errors import ConfigError
 
-DISTRIBUTIONS = ("gaussian", "uniform", "spherical")
+Distribution = Literal["gaussian", "uniform", "spherical"]
+DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Latent:
     """
 
     dim: int = 64
-    distribution: str = "gaussian"
+    distribution: Distribution = "gaussian"
     categories: int = 0
     codes: int = 1
 

@@ -13,6 +13,8 @@ gradient depend on the others (Gulrajani et al. 2017 use layer norm in the criti
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor, nn
 
@@ -31,7 +33,8 @@ __all__ = [
 
 # wgan-gp: Gulrajani et al. 2017; one-sided: Petzka et al. 2018; r1/r2: Mescheder et al. 2018;
 # dragan: Kodali et al. 2017.
-PENALTY_KINDS = ("wgan-gp", "one-sided", "r1", "r2", "dragan")
+PenaltyKind = Literal["wgan-gp", "one-sided", "r1", "r2", "dragan"]
+PENALTY_KINDS: tuple[PenaltyKind, ...] = get_args(PenaltyKind)
 
 
 def _uniform(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -22,6 +22,7 @@ from gan_tricks.engine.context import Phase
 from gan_tricks.engine.recorder import print_alarm, send_alarm_to_wandb, write_alarm
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import Latent
+from gan_tricks.functional.losses import LossName
 from gan_tricks.monitors.base import Alarm, Detector
 from gan_tricks.tricks.base import Trick
 
@@ -69,7 +70,7 @@ class GANModule(pl.LightningModule):
         generator: nn.Module,
         discriminator: nn.Module,
         latent: Latent | None = None,
-        loss: str = "nonsaturating",
+        loss: LossName = "nonsaturating",
         g_optimizer: OptimizerCallable = torch.optim.Adam,
         d_optimizer: OptimizerCallable = torch.optim.Adam,
         g_scheduler: LRSchedulerCallable | None = None,

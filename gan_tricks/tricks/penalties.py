@@ -12,6 +12,7 @@ from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.penalties import (
     PENALTY_KINDS,
+    PenaltyKind,
     gradient_penalty,
     lazy_regularization_weight,
     lecam_penalty,
@@ -47,7 +48,7 @@ class GradientPenalty(Trick):
     resumed run keeps the lazy rhythm.
     """
 
-    def __init__(self, kind: str = "wgan-gp", weight: float = 10.0, every: int = 1) -> None:
+    def __init__(self, kind: PenaltyKind = "wgan-gp", weight: float = 10.0, every: int = 1) -> None:
         if kind not in PENALTY_KINDS:
             raise ConfigError(
                 f"GradientPenalty kind must be one of {', '.join(PENALTY_KINDS)} (got {kind!r})."

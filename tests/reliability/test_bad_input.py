@@ -38,6 +38,7 @@ FILES = {
     "clip_and_penalty.yaml": tricks("WeightClipping", "GradientPenalty {kind: wgan-gp}"),
     "two_augmentations.yaml": tricks("DiffAugment", "AdaptiveAugment"),
     "penalty_on_batchnorm.yaml": tricks("GradientPenalty {kind: r1}"),
+    "unknown_penalty.yaml": tricks("GradientPenalty {kind: r3}"),
     "garbage.ckpt": b"these bytes are not a checkpoint",
 }
 
@@ -86,6 +87,15 @@ CONFIG_CASES = {
         "lower data.batch_size",
     ),
     "unknown loss": (["fit", "--config", RING8, "--model.loss", "vanilla"], "loss must be one of"),
+    "unknown penalty kind": (
+        ["fit", "--config", RING8, "--config", "@unknown_penalty.yaml"],
+        "model.tricks: GradientPenalty kind must be one of wgan-gp, one-sided, r1, r2, dragan "
+        "(got 'r3')",
+    ),
+    "unknown latent distribution": (
+        ["fit", "--config", RING8, "--model.latent.distribution", "cauchy"],
+        "distribution must be one of gaussian, uniform, spherical (got 'cauchy')",
+    ),
     "unknown toy data": (["fit", "--config", RING8, "--data.init_args.name", "moons"], "ring8"),
     "unknown W&B mode": (["fit", "--config", RING8, "--wandb", "maybe"], "--wandb must be one"),
     "checkpoint interval 0": (
