@@ -10,8 +10,10 @@ import logging
 import os
 import re
 import shutil
+import socket
 import sys
 import time
+import urllib.parse
 import warnings
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,22 @@ def _runs_on_cuda(trainer_config: Any) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
+def _wandb_url() -> str:
+    return os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+
+
+def _wandb_reachable(timeout: float = 5.0) -> bool:
+    """Whether W&B's server answers a TCP connection within ``timeout`` seconds: without a
+    network, wandb's own start-up waits for minutes and then ends the run."""
+    url = urllib.parse.urlsplit(_wandb_url())
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _has_wandb_credentials() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
@@ -298,6 +316,13 @@ def _loggers(
         and os.environ.get("WANDB_MODE") != "online"
         and not _has_wandb_credentials()
     )
+    if not offline and not _wandb_reachable():
+        print(
+            f"gan-tricks: W&B's server ({_wandb_url()}) cannot be reached; this run logs "
+            "offline, and `wandb sync` uploads it later.",
+            file=sys.stderr,
+        )
+        offline = True
     if offline:
         # No prompt for a login: offline runs write real run files to sync later.
         os.environ["WANDB_MODE"] = "offline"

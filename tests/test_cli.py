@@ -279,3 +279,16 @@ def test_the_progress_bar_counts_iterations_toward_max_steps_across_epochs(tmp_p
     last = [line for line in final if line.startswith("Training")][-1]
     assert "30/30" in last and "it/s" in last and "d_loss" in last
     assert "Epoch" not in result.stdout and "v_num" not in result.stdout
+
+
+def test_wandb_online_without_a_reachable_server_logs_offline_with_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_tricks.cli", "fit", "--config", RING8, "--name", "online",
+         "--trainer.default_root_dir", str(tmp_path), "--wandb", "online", *FAST],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WANDB_API_KEY": "x" * 40,
+             "WANDB_BASE_URL": "http://127.0.0.1:9"},  # a port nothing listens on
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("cannot be reached; this run logs offline") == 1
+    assert list((tmp_path / "online" / "wandb").glob("offline-run-*/run-*.wandb"))
