@@ -270,6 +270,11 @@ class GANEngine:
         self.context.step = self.iteration
         for trick in self.tricks:
             trick.start(self.context)
+        for detector in self.detectors:
+            if detector.snapshots is not None and not detector.snapshots.kept:
+                # The state a run starts from is the first healthy one: a failure before the
+                # first periodic snapshot still has somewhere to roll back to.
+                detector.snapshots.take(self)
         self._started = True
 
     def close(self) -> None:

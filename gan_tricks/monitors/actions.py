@@ -106,11 +106,15 @@ class HealthySnapshots:
     def maybe_take(self, engine: GANEngine) -> None:
         step = engine.iteration
         if step % self.every == 0 and (not self.kept or self.kept[-1][0] != step):
-            state = {
-                "module": copy.deepcopy(engine.networks.state_dict()),
-                "optimizers": [copy.deepcopy(o.state_dict()) for o in _optimizers(engine)],
-            }
-            self.kept.append((step, state))
+            self.take(engine)
+
+    def take(self, engine: GANEngine) -> None:
+        """Keep the state of now (``engine.iteration``)."""
+        state = {
+            "module": copy.deepcopy(engine.networks.state_dict()),
+            "optimizers": [copy.deepcopy(o.state_dict()) for o in _optimizers(engine)],
+        }
+        self.kept.append((engine.iteration, state))
 
     def restore(self, engine: GANEngine) -> int | None:
         """Load the older snapshot; the step it was taken at, or None if there is none."""

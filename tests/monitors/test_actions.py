@@ -112,10 +112,16 @@ def test_a_resumed_run_rolls_back_to_the_state_the_killed_one_kept(tmp_path):
     assert all(torch.equal(recorder.weights[8][k], v) for k, v in generator.items())
 
 
-def test_rollback_before_any_healthy_state_says_nothing_was_restored(tmp_path):
+def test_a_rollback_at_the_first_iteration_goes_back_to_the_start(tmp_path):
+    # The run's starting state is kept when it starts, before any periodic snapshot.
     detector = FiresAt([1], action="rollback", rollback_every=5)
-    fit_briefly(tiny_gan_module(detectors=[detector]), 2, default_root_dir=tmp_path)
-    assert detector.alarms[0].action == "rollback: no healthy state kept yet, nothing restored"
+    module = tiny_gan_module(detectors=[detector])
+    start = [p.detach().clone() for p in module.generator.parameters()]
+    fit_briefly(module, 1, default_root_dir=tmp_path)
+    assert (
+        detector.alarms[0].action == "rollback: restored the weights and optimizer states of step 0"
+    )
+    assert all(torch.equal(p, q) for p, q in zip(module.generator.parameters(), start))
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,18 @@ def test_nan_weights_roll_back_to_a_healthy_state(tmp_path):
     assert all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
+def test_a_rollback_before_the_first_periodic_snapshot_goes_back_to_the_start(tmp_path):
+    guard = NonFinite(action="rollback", weights_every=1, rollback_every=1000)
+    module = tiny_gan_module(detectors=[guard])
+    start = {name: value.clone() for name, value in module.discriminator.state_dict().items()}
+    fit_briefly(module, 9, [NaNWeightAfter(5)], default_root_dir=tmp_path)
+    assert guard.alarms[0].action.startswith(
+        "rollback: restored the weights and optimizer states of step 0"
+    )
+    assert all(bool(torch.isfinite(p).all()) for p in module.parameters())
+    assert not all(torch.equal(module.discriminator.state_dict()[n], v) for n, v in start.items())
+
+
 def test_no_checkpoint_is_written_holding_nan_weights(tmp_path):
     from gan_tricks.run import LastCheckpoint
 
