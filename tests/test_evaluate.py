@@ -126,7 +126,6 @@ def test_a_data_module_of_ones_own_gets_the_default_protocol_or_its_own():
     perfect = evaluate_samples(RealSampler(UniformSquares()), UniformSquares(), num_samples=200)
     assert perfect["data"] == "UniformSquares" and perfect["num_samples"] == 200
     assert perfect["diversity_ratio"] == pytest.approx(1.0, abs=0.15)
-    assert not UniformSquares().has_heldout
     with pytest.raises(ConfigError, match="UniformSquares holds no samples out of training"):
         UniformSquares().heldout_samples(4)
     own = evaluate_samples(RealSampler(CountedSquares()), CountedSquares())

@@ -45,11 +45,6 @@ class GANDataModule(pl.LightningDataModule):
             "and the detectors that compare with real data need."
         )
 
-    @property
-    def has_heldout(self) -> bool:
-        """Whether :meth:`heldout_samples` can draw real samples training never showed D."""
-        return False
-
     def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
         """``n`` real samples kept out of training (for ``DiscriminatorOverfitting``)."""
         raise ConfigError(

@@ -14,6 +14,7 @@ classifier can count how many of them a generator covers.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -175,10 +176,6 @@ class Digits(GANDataModule):
         require_sample_count(n)
         return self.images[sample_indices(len(self.images), n, seed)]
 
-    @property
-    def has_heldout(self) -> bool:
-        return self.hparams.holdout > 0
-
     def evaluate(
         self,
         samples: Tensor,
@@ -191,12 +188,10 @@ class Digits(GANDataModule):
         diversity ratio."""
         from gan_tricks.metrics.digits import digits_metrics  # builds on this module
 
-        metrics: dict[str, Any] = {"num_samples": len(samples), **digits_metrics(samples)}
-        if feature_metrics:
-            # Its real samples are distinct only up to 1,797.
-            metrics.update(digit_feature_metrics(samples, self, seed, len(self.images)))
-        metrics["diversity_ratio"] = self.diversity_ratio(samples, seed)
-        return metrics
+        # Its real samples are distinct only up to 1,797.
+        return _digit_protocol(
+            self, samples, digits_metrics, seed, feature_metrics, len(self.images)
+        )
 
     def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
         """``n`` images of the held-out share (``holdout``), which training never shows D."""
@@ -287,10 +282,6 @@ class StackedDigits(GANDataModule):
         images, _ = make_stacked_digits(n, self.image_size, seeded_generator(seed))
         return images
 
-    @property
-    def has_heldout(self) -> bool:
-        return self.hparams.holdout > 0
-
     def evaluate(
         self,
         samples: Tensor,
@@ -303,11 +294,7 @@ class StackedDigits(GANDataModule):
         diversity ratio."""
         from gan_tricks.metrics.digits import stacked_digits_metrics  # builds on this module
 
-        metrics: dict[str, Any] = {"num_samples": len(samples), **stacked_digits_metrics(samples)}
-        if feature_metrics:
-            metrics.update(digit_feature_metrics(samples, self, seed))
-        metrics["diversity_ratio"] = self.diversity_ratio(samples, seed)
-        return metrics
+        return _digit_protocol(self, samples, stacked_digits_metrics, seed, feature_metrics)
 
     def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
         """``n`` stacked digits built only from the held-out share of the digit images
@@ -320,6 +307,23 @@ class StackedDigits(GANDataModule):
             raise no_heldout_data("StackedDigits")
         picks = held[_draw_digit_triples(n, len(held), seeded_generator(seed))]
         return self._train_set.bank[picks].squeeze(2)
+
+
+def _digit_protocol(
+    data: GANDataModule,
+    samples: Tensor,
+    class_metrics: Callable[[Tensor], dict[str, Any]],
+    seed: int,
+    feature_metrics: bool,
+    max_real: int | None = None,
+) -> dict[str, Any]:
+    """The digits' protocol: the classifier's metrics (classes or stacked modes), the digit
+    feature-space metrics with ``feature_metrics``, the diversity ratio."""
+    metrics: dict[str, Any] = {"num_samples": len(samples), **class_metrics(samples)}
+    if feature_metrics:
+        metrics.update(digit_feature_metrics(samples, data, seed, max_real))
+    metrics["diversity_ratio"] = data.diversity_ratio(samples, seed)
+    return metrics
 
 
 def digit_feature_metrics(

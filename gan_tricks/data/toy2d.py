@@ -190,10 +190,6 @@ class Toy2D(GANDataModule):
         """``n`` fresh points (n, 2), deterministic for ``seed`` and independent of training."""
         return sample_toy2d(self.name, n, seeded_generator(seed))
 
-    @property
-    def has_heldout(self) -> bool:
-        return True
-
     def heldout_samples(self, n: int, seed: int = 0) -> Tensor:
         """Fresh points, like :meth:`real_samples`: the mixture has no finite training set, so
         every point D has not trained on is held out."""
