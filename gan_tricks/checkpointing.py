@@ -37,6 +37,7 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from gan_tricks.distributed import gather_objects, world
 from gan_tricks.engine.random_states import random_states, set_random_states
 from gan_tricks.errors import ConfigError
+from gan_tricks.trust import check_allowed_classes
 
 # Lightning writes these keys into every checkpoint of a fit; a file without them was not
 # written by a Trainer and cannot be resumed.
@@ -117,6 +118,8 @@ def load_resumable_checkpoint(path: str | Path, map_location: Any = "cpu") -> di
             f"{path} is not a checkpoint of a Lightning fit (it has no {missing[0]!r}); "
             "resume from a last.ckpt written by gan-tricks fit."
         )
+    # LightningCLI rebuilds the model's saved hyperparameters (and imports what they name).
+    check_allowed_classes(checkpoint.get("hyper_parameters") or {}, str(path))
     return checkpoint
 
 

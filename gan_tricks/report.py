@@ -22,6 +22,7 @@ from gan_tricks.errors import ConfigError
 from gan_tricks.monitors.base import Alarm, read_alarms
 from gan_tricks.plotting import figure_with_axes
 from gan_tricks.run import SNAPSHOT_FOLDER
+from gan_tricks.trust import safe_yaml
 
 SEVERITY_COLOURS = {"warning": "tab:orange", "error": "tab:red"}
 # Signals drawn together in one panel; every other logged signal gets a panel of its own.
@@ -162,10 +163,12 @@ def _snapshots(run_dir: Path) -> list[tuple[str, bytes]]:
 def _detectors_on(config_text: str) -> list[str]:
     """The detectors a run's ``config.yaml`` switched on, by class name."""
     try:
-        config = yaml.safe_load(config_text) or {}
+        config = safe_yaml(config_text, "the run's config.yaml") or {}
     except yaml.YAMLError:
         return []
-    entries = (config.get("model") or {}).get("detectors") or []
+    model = config.get("model") if isinstance(config, dict) else None
+    entries = (model.get("detectors") if isinstance(model, dict) else None) or []
+    entries = [entry for entry in entries if isinstance(entry, dict)]
     return [str(entry.get("class_path", "?")).rsplit(".", 1)[-1] for entry in entries]
 
 

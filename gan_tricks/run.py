@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from gan_tricks.data.base import GANDataModule
 from gan_tricks.errors import ConfigError
 from gan_tricks.lightning import GANModule
 from gan_tricks.plotting import save_samples
+from gan_tricks.trust import check_allowed_classes
 
 # Where a checkpoint keeps the resolved model and data config, to rebuild them for sampling.
 RUN_CONFIG_KEY = "gan_tricks_config"
@@ -221,15 +223,23 @@ def evaluate_samples(
     return metrics
 
 
-def load_run(checkpoint_path: str | Path) -> tuple[GANModule, pl.LightningDataModule | None]:
-    """The GAN module (weights loaded, eval mode) and data module of a ``gan-tricks fit`` run."""
+def load_run(
+    checkpoint_path: str | Path, allow: Iterable[str] = ()
+) -> tuple[GANModule, pl.LightningDataModule | None]:
+    """The GAN module (weights loaded, eval mode) and data module of a ``gan-tricks fit`` run.
+
+    Only classes of the package (and torch's optimizers) are imported to rebuild it, plus those
+    in ``allow`` and ``GAN_TRICKS_ALLOW_CLASSES`` (:mod:`gan_tricks.trust`): a checkpoint
+    loads without running pickled code, and must not make us import what it names either.
+    """
     path = Path(checkpoint_path)
     checkpoint = load_checkpoint_file(path)
     config = checkpoint.get(RUN_CONFIG_KEY)
-    if config is None:
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ConfigError(
             f"{path} holds no gan-tricks run config; give a checkpoint written by gan-tricks fit."
         )
+    check_allowed_classes({k: config.get(k) for k in ("model", "data")}, str(path), allow)
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(GANModule, "model", fail_untyped=False)
     parser.add_subclass_arguments(pl.LightningDataModule, "data", required=False)
