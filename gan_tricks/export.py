@@ -22,6 +22,7 @@ from torch import nn
 
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import Latent
+from gan_tricks.paths import write_atomically
 
 FORMAT = "gan-tricks generator 1"
 TRUSTED_PACKAGE = "gan_tricks.models."
@@ -43,8 +44,7 @@ def export_generator(module, path: str | Path, generator_config: dict[str, Any])
         "generator": json.dumps(generator_config),
         "latent": json.dumps(dataclasses.asdict(module.latent)),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=metadata)
+    write_atomically(path, lambda partial: save_file(tensors, str(partial), metadata=metadata))
     return path
 
 
@@ -74,11 +74,32 @@ def load_generator(
             f"{path} holds tensors but no gan-tricks generator header; "
             "give a file written by gan-tricks export."
         )
-    latent = Latent(**json.loads(metadata["latent"]))
-    if generator is None:
-        generator = _build(json.loads(metadata["generator"]), path)
-    generator.load_state_dict(tensors)
+    try:
+        latent = Latent(**json.loads(metadata["latent"]))
+        if generator is None:
+            generator = _build(json.loads(metadata["generator"]), path)
+        generator.load_state_dict(tensors)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, ImportError) as error:
+        raise ConfigError(
+            f"{path}'s gan-tricks header does not rebuild its generator ({_header_fault(error)}); "
+            "export the checkpoint again with gan-tricks export."
+        ) from None
     return generator.eval(), latent
+
+
+def _header_fault(error: BaseException) -> str:
+    """What is wrong with a hand-edited header, in a few words."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"its JSON is broken at character {error.pos}"
+    if isinstance(error, KeyError):
+        return f"it has no {error.args[0]!r} entry"
+    if isinstance(error, RuntimeError) and "state_dict" in str(error):
+        mismatch = [line.strip() for line in str(error).splitlines() if "size mismatch" in line]
+        detail = mismatch[0][:160] if mismatch else str(error).splitlines()[0][:160]
+        return f"the weights do not fit the network it describes: {detail}"
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
 
 
 def _build(config: dict[str, Any], path: Path) -> nn.Module:
