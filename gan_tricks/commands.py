@@ -5,13 +5,18 @@ answers ``--help``, ``--version`` and ``recipes`` without torch or Lightning).""
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import itertools
 import json
 import logging
+import math
 import os
 import re
 import shutil
+import signal
 import socket
 import sys
+import threading
 import time
 import urllib.parse
 import warnings
@@ -24,8 +29,8 @@ import yaml
 from jsonargparse import ArgumentError
 from lightning_fabric.plugins import CheckpointIO
 from pytorch_lightning.callbacks import ProgressBar
-from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
-from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from gan_tricks.checkpointing import (
@@ -38,9 +43,18 @@ from gan_tricks.distributed import is_launched_rank_zero
 from gan_tricks.errors import ConfigError
 from gan_tricks.experiments.ablation import ablate_command
 from gan_tricks.export import export_generator, load_generator, sample_exported
+from gan_tricks.history import MetricsLogger, RunHistory
 from gan_tricks.lightning import CrossRankSyncBatchNorm, GANModule
 from gan_tricks.lightning.progress import StepProgressBar
 from gan_tricks.packaged import find_recipe
+from gan_tricks.paths import (
+    check_output_file,
+    check_run_name,
+    check_writable_folder,
+    write_atomically,
+)
+from gan_tricks.resume import SECTIONS as RESUME_SECTIONS
+from gan_tricks.resume import AppliedChanges, check_changes, check_weights_fit, setting_changes
 from gan_tricks.run import (
     LAST_CHECKPOINT,
     RUN_CONFIG_KEY,
@@ -51,6 +65,7 @@ from gan_tricks.run import (
     load_run,
     save_samples,
 )
+from gan_tricks.trust import safe_yaml
 
 
 class GANTricksCLI(LightningCLI):
@@ -95,6 +110,14 @@ class GANTricksCLI(LightningCLI):
             default=500,
             help="Write checkpoints/last.ckpt every N iterations (and when training ends).",
         )
+        parser.add_argument(
+            "--resume_changes",
+            type=bool,
+            default=False,
+            help="With --ckpt_path: apply settings that differ from the checkpoint's run (a "
+            "new learning rate reaches the optimizers). Without it such a resume is refused; "
+            "max_steps, logging and detectors' actions change freely.",
+        )
         parser.set_defaults({"trainer.default_root_dir": "runs"})
 
     def before_instantiate_classes(self) -> None:
@@ -103,6 +126,13 @@ class GANTricksCLI(LightningCLI):
             raise ConfigError(
                 f"--wandb must be one of {', '.join(WANDB_MODES)} (got {config.wandb!r})."
             )
+        if config.name is not None:
+            check_run_name(config.name)
+        check_writable_folder(
+            Path(config.trainer.default_root_dir or "runs"),
+            "the runs folder (--trainer.default_root_dir)",
+        )
+        _check_trainer(config.trainer)
         recipe = Path(str(config.config[-1])).stem if config.get("config") else "run"
         # Lightning's DDP launcher re-runs this command in each child process, which must use
         # the folder rank 0 named (the time in a default name has moved on by then).
@@ -137,25 +167,51 @@ class GANTricksCLI(LightningCLI):
                 f"--checkpoint_every must be at least 1 (got {config.checkpoint_every})."
             )
         self.replace_run_dir = occupied and not resuming
+        self.resuming = resuming
         dump = yaml.safe_load(self.parser.dump(self.config, skip_none=False))[self.subcommand]
         # Tricks and detectors are model arguments, so the model's config carries the ones
         # that change the networks' structure (spectral norm, an EMA copy of G), which a
-        # checkpoint's weights only fit once they are applied again.
-        self.run_config = {"model": dump["model"], "data": dump.get("data")}
+        # checkpoint's weights only fit once they are applied again. The rest is what a
+        # resume compares its recipe with.
+        self.run_config = {key: dump.get(key) for key in RESUME_SECTIONS}
         self.resolved_recipe = dump
+        self.resume_changes: dict[str, list] = {}
+        self.resumed_from: dict[str, Any] | None = None
+        if resuming:
+            self.resumed_from = load_resumable_checkpoint(config.ckpt_path)
+            stored = self.resumed_from.get(RUN_CONFIG_KEY) or {}
+            self.resume_changes = setting_changes(stored, dump)
+            check_changes(self.resume_changes, accepted=config.resume_changes)
+            step = int(self.resumed_from.get("global_step", 0))
+            max_steps = config.trainer.max_steps
+            if max_steps is not None and 0 <= max_steps <= step:
+                raise ConfigError(
+                    f"--trainer.max_steps {max_steps} is already reached: the checkpoint is at "
+                    f"iteration {step}; give a larger --trainer.max_steps to train on."
+                )
+
+    def before_fit(self) -> None:
+        if self.resumed_from is not None:
+            check_weights_fit(self.resumed_from["state_dict"], self.model)
+            self.resumed_from = None  # the trainer loads the file itself
 
     def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
         trainer_config = self.config_init[self.subcommand].get("trainer") or {}
         config = self.config[self.subcommand]
         if self.owns_run_dir:
-            self.folders.open(self.run_dir, replace=self.replace_run_dir)
+            self.folders.open(self.run_dir, replace=self.replace_run_dir, resume=self.resuming)
             print(f"gan-tricks: run folder {self.run_dir}", file=sys.stderr)
         kwargs["default_root_dir"] = str(self.run_dir)
+        metrics = MetricsLogger(self.run_dir)
         if trainer_config.get("logger") in (None, True):
-            kwargs["logger"] = _loggers(
-                self.run_dir, self.run_name, config.wandb, self.resolved_recipe
-            )
+            kwargs["logger"] = _loggers(metrics, self.run_name, config.wandb, self.resolved_recipe)
         callbacks = list(trainer_config.get("callbacks") or [])
+        history = RunHistory(self.run_dir, metrics.file, self.resume_changes)
+        history.checkpoint = config.get("ckpt_path")
+        callbacks.append(history)
+        if self.resume_changes:
+            callbacks.append(AppliedChanges(self.resume_changes))
+        callbacks.append(self.folders.stop_requests)
         callbacks.append(EmbedRunConfig(self.run_config))
         callbacks.append(RunArtifacts(self.run_dir))
         callbacks.append(RandomStates())
@@ -181,7 +237,32 @@ class GANTricksCLI(LightningCLI):
 
 WANDB_MODES = ("auto", "online", "offline", "off")
 SIGTERM_EXIT_STATUS = 128 + 15
+SIGINT_EXIT_STATUS = 128 + 2
 RUN_NAME_VARIABLE = "GAN_TRICKS_RUN_NAME"
+
+
+def _check_trainer(trainer: Any) -> None:
+    """One sentence for trainer settings Lightning would answer with a traceback."""
+    max_steps = trainer.get("max_steps")
+    if max_steps is not None and (max_steps < -1 or max_steps == 0):
+        raise ConfigError(
+            "--trainer.max_steps must be a number of iterations, at least 1 (or -1 for no "
+            f"limit) (got {max_steps})."
+        )
+    accelerator = trainer.get("accelerator")
+    if not isinstance(accelerator, str):
+        return
+    missing = {
+        "gpu": ("CUDA GPU", torch.cuda.is_available),
+        "cuda": ("CUDA GPU", torch.cuda.is_available),
+        "mps": ("MPS device (Apple silicon)", torch.backends.mps.is_available),
+        "tpu": ("TPU (torch_xla)", lambda: importlib.util.find_spec("torch_xla") is not None),
+    }.get(accelerator.lower())
+    if missing is not None and not missing[1]():
+        raise ConfigError(
+            f"--trainer.accelerator {accelerator}: torch finds no {missing[0]} on this machine; "
+            "use --trainer.accelerator cpu (or auto, which takes what there is)."
+        )
 
 
 def _runs_on_cuda(trainer_config: Any) -> bool:
@@ -238,13 +319,24 @@ class RunFolders:
         self.run_dir: Path | None = None
         self.created: Path | None = None
         self.aside: Path | None = None
+        self.backup: Path | None = None
         self.started = False
+        self.stop_requests = StopRequests()
 
-    def open(self, run_dir: Path, replace: bool) -> None:
+    def open(self, run_dir: Path, replace: bool, resume: bool = False) -> None:
         self.run_dir = run_dir
         if replace:
             self.aside = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
             run_dir.rename(self.aside)
+        if resume and run_dir.is_dir():
+            # A resume that fails before training (weights that do not fit, a W&B or data
+            # error) must leave the run as it was: its files are copied aside (checkpoints
+            # excepted: nothing writes them before training) and put back by undo().
+            self.backup = run_dir.with_name(f".{run_dir.name}.resumed-{os.getpid()}")
+            shutil.rmtree(self.backup, ignore_errors=True)
+            shutil.copytree(
+                run_dir, self.backup, symlinks=True, ignore=shutil.ignore_patterns("checkpoints")
+            )
         # The outermost folder this fit creates (runs/ itself, on a first run).
         missing = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
         self.created = missing[-1] if missing else None
@@ -256,9 +348,10 @@ class RunFolders:
 
     def training_started(self) -> None:
         self.started = True
-        if self.aside is not None:
-            shutil.rmtree(self.aside, ignore_errors=True)
-            self.aside = None
+        for kept in (self.aside, self.backup):
+            if kept is not None:
+                shutil.rmtree(kept, ignore_errors=True)
+        self.aside = self.backup = None
 
     def undo(self) -> None:
         """Remove the folder this fit created and restore the run it replaced, unless
@@ -272,6 +365,70 @@ class RunFolders:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.aside.rename(self.run_dir)
             self.aside = None
+        if self.backup is not None and self.run_dir is not None:
+            for entry in self.run_dir.iterdir():
+                if entry.name != "checkpoints":
+                    _remove(entry)
+            for entry in self.backup.iterdir():
+                entry.rename(self.run_dir / entry.name)
+            shutil.rmtree(self.backup, ignore_errors=True)
+            self.backup = None
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class StopRequests(pl.Callback):
+    """Ctrl+C (SIGINT) stops a fit the way SIGTERM does: the iteration in flight ends, its
+    checkpoint is written (``LastCheckpoint`` at the end of training), and ``fit`` exits with
+    130 (128 + 2). A second Ctrl+C interrupts at once, as Python's default does."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._request)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _request(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            "\ngan-tricks: stopping after this iteration (Ctrl+C again to stop at once).",
+            file=sys.stderr,
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.requested:
+            trainer.should_stop = True
+
+
+class RunConfigFile(SaveConfigCallback):
+    """The run's ``config.yaml``, written when training starts rather than at setup (as
+    Lightning's callback does), so that a resume or an ``--overwrite`` that fails before
+    training leaves the earlier run's file as it was; written atomically."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        return None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        path = Path(trainer.default_root_dir) / self.config_filename
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(self.parser.dump(self.config, skip_none=False))
+        os.replace(partial, path)
 
 
 class _TrainingStarted(pl.Callback):
@@ -305,10 +462,13 @@ def wandb_run_config(dump: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _loggers(
-    run_dir: Path, run_name: str, wandb_mode: str, run_config: dict[str, Any] | None = None
+    metrics: MetricsLogger,
+    run_name: str,
+    wandb_mode: str,
+    run_config: dict[str, Any] | None = None,
 ) -> list:
-    # CSV first: Lightning writes config.yaml into the first logger's folder, the run folder.
-    loggers: list = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    run_dir = metrics.run_dir
+    loggers: list = [metrics]
     if wandb_mode == "off" or os.environ.get("WANDB_MODE") == "disabled":
         return loggers
     offline = wandb_mode == "offline" or (
@@ -345,15 +505,20 @@ def fit_command(args: list[str]) -> int:
     # Lightning's start-up lines (accelerators found, product tips) say nothing a gan-tricks
     # user acts on; its warnings still show. The closing summary says how the run ended.
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("lightning_fabric.utilities.seed").setLevel(logging.WARNING)
     args = packaged_configs(args)
     for recipe in _option_values(args, "--config"):
         _check_recipe(recipe)
+    for option, value in itertools.pairwise(args):
+        if option.startswith("--") and "*" in value and "&" in value:
+            safe_yaml(value, f"the value of {option}")  # jsonargparse reads values as YAML
     for checkpoint in _option_values(args, "--ckpt_path"):
         # LightningCLI itself reads a checkpoint file given here, before the trainer exists.
         if checkpoint not in ("last", "best", "hpc", "registry", "null"):
             load_resumable_checkpoint(checkpoint)
     folders = RunFolders()
     inherited_name = os.environ.get(RUN_NAME_VARIABLE)
+    folders.stop_requests.install()
     try:
         cli = _fit(args, folders)
     except SIGTERMException:
@@ -369,6 +534,7 @@ def fit_command(args: list[str]) -> int:
         folders.undo()
         raise
     finally:
+        folders.stop_requests.uninstall()
         # The name is for this fit's DDP children only, not for a next fit in this process.
         if inherited_name is None:
             os.environ.pop(RUN_NAME_VARIABLE, None)
@@ -379,6 +545,13 @@ def fit_command(args: list[str]) -> int:
             logger.experiment.finish()
     if cli.trainer.is_global_zero:
         print(closing_summary(cli.trainer, cli.model), file=sys.stderr)
+    if folders.stop_requests.requested:
+        print(
+            "gan-tricks: stopped by Ctrl+C (SIGINT); the last iteration's checkpoint is "
+            "written, resume with --ckpt_path last.",
+            file=sys.stderr,
+        )
+        return SIGINT_EXIT_STATUS
     return 0
 
 
@@ -406,6 +579,7 @@ def _fit(args: list[str], folders: RunFolders) -> GANTricksCLI:
         pl.LightningDataModule,
         subclass_mode_data=True,
         args=["fit", *args],
+        save_config_callback=RunConfigFile,
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"exit_on_error": False, "fit": {"exit_on_error": False}},
         auto_configure_optimizers=False,
@@ -453,7 +627,7 @@ def _check_recipe(path: str) -> None:
             "packaged one (gan-tricks recipes lists them)."
         )
     try:
-        content = yaml.safe_load(recipe.read_text())
+        content = safe_yaml(recipe.read_text(), f"the recipe {path}")
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
@@ -490,24 +664,34 @@ def sample_command(args: list[str]) -> int:
         default=None,
         help="redraw Gaussian z outside [-T, T] (BigGAN's truncation trick): quality over variety",
     )
+    parser.add_argument(*ALLOW_CLASS_ARGS, **ALLOW_CLASS_OPTIONS)
     options = parser.parse_args(args)
     if options.num_samples < 1:
         raise ConfigError(f"-n must be at least 1 (got {options.num_samples}).")
+    truncation = options.truncation
+    if truncation is not None and not (math.isfinite(truncation) and truncation > 0):
+        raise ConfigError(
+            f"--truncation must be a finite number above 0, such as 1.0 (got {truncation})."
+        )
     output = Path(options.output)
-    if output.suffix not in (".npy", ".png"):
-        raise ConfigError(f"-o must end in .npy or .png (got {output.name}).")
+    check_output_file(output, (".npy", ".png"))
     if options.checkpoint.endswith(".safetensors"):
         if options.truncation is not None:
             raise ConfigError("--truncation needs a checkpoint (.ckpt), not an exported generator.")
         generator, latent = load_generator(options.checkpoint)
         samples = sample_exported(generator, latent, options.num_samples, seed=options.seed)
-        save_samples(samples, output)
+        datamodule = None
     else:
-        module, datamodule = load_run(options.checkpoint)
+        module, datamodule = load_run(options.checkpoint, allow=options.allow_class)
         samples = module.sample(
             options.num_samples, seed=options.seed, truncation=options.truncation
         )
-        save_samples(samples, output, datamodule)
+    if not torch.isfinite(samples).all():
+        raise ConfigError(
+            f"the generator of {options.checkpoint} makes non-finite samples (NaN or Inf): its "
+            "weights are broken; sample an earlier checkpoint."
+        )
+    write_atomically(output, lambda partial: save_samples(samples, partial, datamodule))
     print(f"wrote {len(samples)} samples to {output}")
     return 0
 
@@ -534,8 +718,11 @@ def evaluate_command(args: list[str]) -> int:
         "FID, KID, precision/recall and density/coverage in Inception's feature space, for "
         "image data other than the digits (which use a digit feature network)",
     )
+    parser.add_argument(*ALLOW_CLASS_ARGS, **ALLOW_CLASS_OPTIONS)
     options = parser.parse_args(args)
-    module, datamodule = load_run(options.checkpoint)
+    if options.num_samples is not None and options.num_samples < 1:
+        raise ConfigError(f"-n must be at least 1 (got {options.num_samples}).")
+    module, datamodule = load_run(options.checkpoint, allow=options.allow_class)
     metrics = evaluate_samples(
         module, datamodule, options.num_samples, options.seed, options.inception_weights
     )
@@ -580,13 +767,25 @@ def export_command(args: list[str]) -> int:
     )
     parser.add_argument("checkpoint", help="a checkpoint written by gan-tricks fit (last.ckpt)")
     parser.add_argument("-o", "--output", required=True, help="OUT.safetensors")
+    parser.add_argument(*ALLOW_CLASS_ARGS, **ALLOW_CLASS_OPTIONS)
     options = parser.parse_args(args)
-    module, _ = load_run(options.checkpoint)
+    check_output_file(Path(options.output), (".safetensors",))
+    module, _ = load_run(options.checkpoint, allow=options.allow_class)
     config = load_checkpoint_file(options.checkpoint)[RUN_CONFIG_KEY]
     path = export_generator(module, options.output, config["model"]["generator"])
     print(f"wrote {path}: load it with gan_tricks.export.load_generator({str(path)!r})")
     return 0
 
+
+# Classes a stored config may name beyond the package's own (gan_tricks.trust).
+ALLOW_CLASS_ARGS = ("--allow-class",)
+ALLOW_CLASS_OPTIONS: dict[str, Any] = {
+    "action": "append",
+    "default": [],
+    "metavar": "NAME",
+    "help": "a class (or a package: all its classes) the checkpoint's config may name beyond "
+    "gan-tricks' own, such as your own data module; repeat for more",
+}
 
 COMMANDS = {
     "fit": fit_command,

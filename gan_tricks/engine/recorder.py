@@ -125,7 +125,7 @@ class RunRecorder:
         self.snapshot_every = snapshot_every
         self.data = data
         self.history: list[dict[str, float]] = []
-        self._columns: list[str] = []
+        self.metrics = MetricsFile(self.run_dir / METRICS_FILE)
         if config is not None:
             (self.run_dir / "config.json").write_text(json.dumps(dict(config), indent=2) + "\n")
             if wandb_run is not None:
@@ -152,7 +152,7 @@ class RunRecorder:
         one is due and ``engine`` is given)."""
         if step % self.every == 0:
             row = signal_columns(signals)
-            self._append({"step": step, **row})
+            self.metrics.append({"step": step, **row})
             self.history.append({"step": float(step), **{k[6:]: v for k, v in row.items()}})
             if self.wandb_run is not None:
                 self.wandb_run.log(row, step=step)
@@ -180,24 +180,59 @@ class RunRecorder:
         kind = getattr(self.data, "kind", None)
         return 2500 if kind == "points" else 64
 
-    def _append(self, row: dict[str, float]) -> None:
-        path = self.run_dir / METRICS_FILE
-        new = [key for key in row if key not in self._columns]
-        if new or not path.is_file():
-            # A column appeared (a lazy penalty, a detector's measurement): rewrite the file
-            # under the wider header, atomically.
-            rows = _read_rows(path) if path.is_file() else []
-            self._columns = [*self._columns, *new] if self._columns else list(row)
-            rows.append(row)
-            partial = path.with_suffix(".csv.partial")
-            with open(partial, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=self._columns)
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(partial, path)
+
+class MetricsFile:
+    """``metrics.csv``: one row per logged step, on disk when :meth:`append` returns (a kill
+    loses no logged row). When a row brings a new column (a lazy penalty's first value, a
+    detector's measurement), the file is rewritten under the wider header, atomically."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._columns: list[str] | None = None  # read from the file when first needed
+
+    @property
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            self._columns = _read_header(self.path)
+        return self._columns
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        new = [key for key in row if key not in self.columns]
+        if new or not self.path.is_file():
+            rows = _read_rows(self.path) if self.path.is_file() else []
+            self._rewrite([*rows, dict(row)], [*self.columns, *new])
             return
-        with open(path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=self._columns).writerow(row)
+        with open(self.path, "a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=self.columns).writerow(row)
+
+    def count(self) -> int:
+        """The number of rows (the header not counted)."""
+        return len(_read_rows(self.path)) if self.path.is_file() else 0
+
+    def keep_first(self, count: int) -> None:
+        """Cut the file back to its first ``count`` rows (a resumed run logs the rest again)."""
+        if not self.path.is_file():
+            return
+        rows = _read_rows(self.path)
+        if len(rows) > count:
+            self._rewrite(rows[:count], self.columns)
+
+    def _rewrite(self, rows: list[Mapping[str, Any]], columns: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        with open(partial, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(partial, self.path)
+        self._columns = list(columns)
+
+
+def _read_header(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:

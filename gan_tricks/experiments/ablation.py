@@ -119,6 +119,7 @@ def run_one(
     name = f"{setting.name}-seed{seed}"
     run_dir = plan.runs_root / name
     extra = [*plan.extra, "--wandb", wandb, "--config", str(plan.probe_overlay)]
+    finished = (run_dir / EVALUATION_FILE).is_file()  # written when its training ended
     if (run_dir / "checkpoints" / "last.ckpt").is_file():
         extra += ["--ckpt_path", "last"]  # killed midway: continue it exactly
     elif run_dir.exists():
@@ -126,9 +127,10 @@ def run_one(
     overlays = [plan.overlay_paths[trick] for trick in setting.tricks]
     command = run_command(plan.base, overlays, seed, name, plan.runs_root, extra)
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
-    result = subprocess.run(command, env=environment, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
+    if not finished:
+        result = subprocess.run(command, env=environment, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
     # The probe evaluated the last state in the fit's own process (gan-tricks evaluate's
     # protocol): no second process loading the checkpoint again.
     metrics = json.loads((run_dir / EVALUATION_FILE).read_text())

@@ -26,9 +26,6 @@ from gan_tricks.functional.losses import LossName
 from gan_tricks.monitors.base import Alarm, Detector
 from gan_tricks.tricks.base import Trick
 
-# Constructor arguments that are factories (classes or partials), or objects with state of
-# their own (tricks, detectors), not values.
-FACTORY_ARGUMENTS = ("g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler")
 ENGINE_STATE_KEY = "gan_engine"
 
 
@@ -85,13 +82,9 @@ class GANModule(pl.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        # The networks are saved in the state dict, tricks and detectors in the engine's
-        # state; as hyperparameters they would be pickled. The optimizer and scheduler
-        # factories would make a checkpoint unloadable by torch.load(weights_only=True); the
-        # run's config keeps all of them.
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "tricks", "detectors", *FACTORY_ARGUMENTS]
-        )
+        # No saved hyperparameters: the run's config in each checkpoint keeps every setting,
+        # and LightningCLI would quietly let saved hyperparameters override the recipe of a
+        # resumed fit (a resume compares the recipes instead, gan_tricks.resume).
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -250,7 +243,7 @@ class GANModule(pl.LightningModule):
     def training_step(self, batch: Tensor, batch_idx: int) -> None:
         trainer = self.trainer
         logging_step = self.logs_this_step()
-        self.engine.iteration = trainer.global_step
+        iteration = self.engine.iteration = trainer.global_step
         # Under DDP, gradients are averaged per network step (``distributed.average_gradients``)
         # instead of by DDP's once-per-forward reducer, which cannot follow a D step and a G
         # step that each leave the other network without gradients.
@@ -269,7 +262,14 @@ class GANModule(pl.LightningModule):
         if logging_step:
             logs = {"train/" + k: v for k, v in signals.as_dict().items()}
             logs.update({"monitor/" + k: v for k, v in signals.measured.items()})
-            self.log_dict(logs, on_step=True)
+            # Straight to the loggers, inside the step: Lightning's own logging of ``self.log``
+            # values comes after the callbacks' ``on_train_batch_end``, so after the
+            # iteration's checkpoint, and a resumed run would lack that row. ``self.log``
+            # still feeds ``callback_metrics`` (EarlyStopping, a monitored ModelCheckpoint).
+            self.log_dict(logs, on_step=True, logger=False)
+            row = {"epoch": trainer.current_epoch, **_floats(logs)}
+            for logger in trainer.loggers:
+                logger.log_metrics(row, step=iteration)  # Lightning's count: from 0
             if trainer.progress_bar_callback is not None:  # each log costs ~1 ms on a CPU
                 bar = {"d_loss": signals.d_loss, "g_loss": signals.g_loss}
                 if self.detectors:
@@ -330,6 +330,10 @@ def _data_spec(datamodule):
 
 def _no_closure() -> None:
     return None
+
+
+def _floats(values: dict) -> dict[str, float]:
+    return {key: float(value) for key, value in values.items()}
 
 
 def _as_list(value) -> list:

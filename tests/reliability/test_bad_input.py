@@ -17,6 +17,7 @@ RING8 = str(ROOT / "recipes" / "ring8.yaml")
 DIGITS = str(ROOT / "recipes" / "digits.yaml")
 MNIST = str(ROOT / "recipes" / "dcgan_mnist.yaml")
 QUIET = ["--wandb", "off", "--trainer.max_steps", "3", "--trainer.enable_progress_bar", "false"]
+LONGER = ["--ckpt_path", "last", "--trainer.max_steps", "6"]  # a resume that trains on
 
 
 def tricks(*entries: str) -> str:
@@ -40,6 +41,10 @@ FILES = {
     "penalty_on_batchnorm.yaml": tricks("GradientPenalty {kind: r1}"),
     "unknown_penalty.yaml": tricks("GradientPenalty {kind: r3}"),
     "garbage.ckpt": b"these bytes are not a checkpoint",
+    # 9 levels of 8 aliases: 8**9 (134 million) values from 700 bytes
+    "laughs.yaml": "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 8) if i else 'ha'}]\n" for i in range(10)
+    ),
 }
 
 CONFIG_CASES = {
@@ -175,6 +180,56 @@ CONFIG_CASES = {
         "is not a readable safetensors file",
     ),
     "unknown command": (["frobnicate"], "unknown command"),
+    # resource bombs
+    "recipe of YAML aliases": (["fit", "--config", "@laughs.yaml"], "expands to more than"),
+    "command-line value of YAML aliases": (
+        ["fit", "--config", RING8, "--model.tricks", "@@laughs.yaml"],
+        "expands to more than",
+    ),
+    # ordinary mistakes: training length, hardware, where the run goes
+    "max_steps below -1": (["fit", "--config", RING8, "--trainer.max_steps", "-7"], "max_steps"),
+    "max_steps 0": (["fit", "--config", RING8, "--trainer.max_steps", "0"], "at least 1"),
+    "an accelerator this machine lacks": (
+        ["fit", "--config", RING8, "--trainer.accelerator", "mps"],
+        "torch finds no MPS device",
+    ),
+    "runs folder under a file": (
+        ["fit", "--config", RING8, "--trainer.default_root_dir", "@garbage.ckpt/runs"],
+        "is a file, not a folder",
+    ),
+    "runs folder nobody can write": (
+        ["fit", "--config", RING8, "--trainer.default_root_dir", "/proc/gan-tricks-runs"],
+        "cannot be written",
+    ),
+    "name longer than a folder name": (
+        ["fit", "--config", RING8, "--name", "n" * 256],
+        "at most 255",
+    ),
+    "name with a path separator": (
+        ["fit", "--config", RING8, "--name", "runs2/mine"],
+        "must be one folder name",
+    ),
+    "name that is the parent folder": (["fit", "--config", RING8, "--name", ".."], "one folder"),
+    # outputs that cannot be written
+    "sample into a file's folder": (
+        ["sample", "@garbage.ckpt", "-o", "@garbage.ckpt/x.npy"],
+        "is a file, not a folder",
+    ),
+    "sample onto a folder": (["sample", "@garbage.ckpt", "-o", "@a_folder.npy"], "is a folder"),
+    "sample into /proc": (["sample", "@garbage.ckpt", "-o", "/proc/x.npy"], "cannot be written"),
+    "export onto a folder": (
+        ["export", "@garbage.ckpt", "-o", "@a_folder.safetensors"],
+        "is a folder",
+    ),
+    "evaluate zero samples": (["evaluate", "@garbage.ckpt", "-n", "0"], "-n must be at least 1"),
+    "sample with an infinite truncation": (
+        ["sample", "@garbage.ckpt", "-o", "x.png", "--truncation", "inf"],
+        "--truncation must be a finite number above 0",
+    ),
+    "sample with a negative truncation": (
+        ["sample", "@garbage.ckpt", "-o", "x.png", "--truncation", "-1"],
+        "--truncation must be",
+    ),
 }
 
 
@@ -185,13 +240,23 @@ def workdir(tmp_path, monkeypatch) -> Path:
         path = tmp_path / name
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     (tmp_path / "garbage.safetensors").write_bytes(FILES["garbage.ckpt"])
+    (tmp_path / "a_folder.npy").mkdir()
+    (tmp_path / "a_folder.safetensors").mkdir()
     torch.save(torch.ones(3), tmp_path / "tensor.ckpt")
     torch.save({"weights": torch.ones(3)}, tmp_path / "foreign.ckpt")
     return tmp_path
 
 
 def expand(args: list[str], folder: Path) -> list[str]:
-    return [str(folder / arg[1:]) if arg.startswith("@") else arg for arg in args]
+    """``@name``: the path of a file of the case's folder; ``@@name``: that file's text."""
+    return [
+        (folder / arg[2:]).read_text()
+        if arg.startswith("@@")
+        else str(folder / arg[1:])
+        if arg.startswith("@")
+        else arg
+        for arg in args
+    ]
 
 
 def error_lines(capsys) -> list[str]:
@@ -202,7 +267,10 @@ def error_lines(capsys) -> list[str]:
 @pytest.mark.parametrize(("args", "says"), CONFIG_CASES.values(), ids=CONFIG_CASES.keys())
 def test_bad_input_is_one_sentence_exit_2_and_no_run_folder(args, says, workdir, capsys):
     before = sorted(p.name for p in workdir.iterdir())
-    extra = QUIET if args[0] == "fit" and "--wandb" not in args else []
+    extra = []
+    if args[0] == "fit":  # quiet and short, unless the case itself sets the option
+        pairs = zip(QUIET[::2], QUIET[1::2])
+        extra = [item for key, value in pairs if key not in args for item in (key, value)]
 
     assert main([*expand(args, workdir), *extra]) == 2
 
@@ -228,8 +296,27 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
         ["--model.loss", "vanilla", "--overwrite", "true"],  # found while parsing
         ["--ckpt_path", "@garbage.ckpt"],  # a resume from a bad file
         [],  # no --overwrite
+        # resumes that would change what the run is
+        [*LONGER, "--model.d_optimizer.init_args.lr", "0.003"],
+        [*LONGER, "--data.init_args.batch_size", "64"],
+        [*LONGER, "--seed_everything", "7", "--resume_changes", "true"],
+        [*LONGER, "--config", DIGITS, "--resume_changes", "true"],
+        # found once the networks exist, after the run folder was opened
+        [*LONGER, "--model.discriminator.init_args.width", "48", "--resume_changes", "true"],
+        ["--ckpt_path", "last"],  # max_steps already reached
     ],
-    ids=["conflict with --overwrite", "bad value with --overwrite", "bad resume", "no overwrite"],
+    ids=[
+        "conflict with --overwrite",
+        "bad value with --overwrite",
+        "bad resume",
+        "no overwrite",
+        "resume with a new D rate",
+        "resume with a new batch size",
+        "resume with a new seed",
+        "resume on other data",
+        "resume into a wider D",
+        "resume past max_steps",
+    ],
 )
 def test_an_earlier_run_survives_a_failed_command_untouched(mistake, workdir, capsys):
     run = _first_run(workdir)
@@ -241,6 +328,29 @@ def test_an_earlier_run_survives_a_failed_command_untouched(mistake, workdir, ca
     assert len(error_lines(capsys)) == 1
     assert _snapshot(run) == before
     assert sorted(p.name for p in (workdir / "runs").iterdir()) == ["r"]  # nothing set aside
+
+
+def test_a_resume_from_a_corrupt_last_checkpoint_leaves_the_run_as_it_was(workdir, capsys):
+    run = _first_run(workdir)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"\x80\x02 truncated by a full disk")
+    before = _snapshot(run)
+
+    assert main(["fit", "--config", RING8, "--name", "r", *QUIET, *LONGER]) == 2
+
+    assert "is not a readable checkpoint" in error_lines(capsys)[0]
+    assert _snapshot(run) == before
+
+
+def test_a_resume_error_names_every_changed_setting_with_old_and_new(workdir, capsys):
+    _first_run(workdir)
+    changes = ["--model.g_optimizer.init_args.lr", "0.01", "--model.n_critic", "2"]
+
+    assert main(["fit", "--config", RING8, "--name", "r", *QUIET, *LONGER, *changes]) == 2
+
+    (line,) = error_lines(capsys)
+    assert "model.g_optimizer.lr (0.0005 -> 0.01)" in line
+    assert "model.n_critic (1 -> 2)" in line
+    assert "--resume_changes true" in line
 
 
 def test_overwrite_replaces_the_run_once_training_starts(workdir):
