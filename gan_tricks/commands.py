@@ -678,7 +678,7 @@ def sample_command(args: list[str]) -> int:
     if options.checkpoint.endswith(".safetensors"):
         if options.truncation is not None:
             raise ConfigError("--truncation needs a checkpoint (.ckpt), not an exported generator.")
-        generator, latent = load_generator(options.checkpoint)
+        generator, latent = load_generator(options.checkpoint, allow=options.allow_class)
         samples = sample_exported(generator, latent, options.num_samples, seed=options.seed)
         datamodule = None
     else:

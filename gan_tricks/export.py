@@ -3,8 +3,9 @@
 A user who only samples needs neither D, nor the optimizers, nor a pickle: a ``.safetensors``
 file holds tensors and a JSON header, and loading it runs no code from the file (a ``.ckpt``
 loaded without ``weights_only`` can). The header keeps G's ``class_path`` / ``init_args`` and
-the latent spec, so :func:`load_generator` rebuilds the network; only classes of
-``gan_tricks.models`` are rebuilt from a file, any other G is passed in by the caller.
+the latent spec, so :func:`load_generator` rebuilds the network; only the package's classes
+(and those the user allows, :mod:`gan_tricks.trust`) are rebuilt from a file, any other G is
+allowed explicitly or passed in by the caller.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,9 @@ from torch import nn
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.latent import Latent
 from gan_tricks.paths import write_atomically
+from gan_tricks.trust import check_allowed_classes
 
 FORMAT = "gan-tricks generator 1"
-TRUSTED_PACKAGE = "gan_tricks.models."
 
 
 def export_generator(module, path: str | Path, generator_config: dict[str, Any]) -> Path:
@@ -49,12 +51,14 @@ def export_generator(module, path: str | Path, generator_config: dict[str, Any])
 
 
 def load_generator(
-    path: str | Path, generator: nn.Module | None = None
+    path: str | Path, generator: nn.Module | None = None, allow: Iterable[str] = ()
 ) -> tuple[nn.Module, Latent]:
     """G (eval mode, weights loaded) and its latent spec from a file of :func:`export_generator`.
 
-    ``generator``: a network to load the weights into, for a G outside ``gan_tricks.models``
-    (a file never names the code that builds it). A missing, corrupt or foreign file raises
+    ``generator``: a network to load the weights into, instead of building the class the
+    header names. Only the package's own classes are built, plus those in ``allow`` and
+    ``GAN_TRICKS_ALLOW_CLASSES`` (:mod:`gan_tricks.trust`): the file runs no code, and must
+    not make us import what it names either. A missing, corrupt or foreign file raises
     ``ConfigError`` with one sentence.
     """
     path = Path(path)
@@ -77,7 +81,7 @@ def load_generator(
     try:
         latent = Latent(**json.loads(metadata["latent"]))
         if generator is None:
-            generator = _build(json.loads(metadata["generator"]), path)
+            generator = _build(json.loads(metadata["generator"]), path, allow)
         generator.load_state_dict(tensors)
     except ConfigError:
         raise
@@ -102,13 +106,11 @@ def _header_fault(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
 
 
-def _build(config: dict[str, Any], path: Path) -> nn.Module:
+def _build(config: dict[str, Any], path: Path, allow: Iterable[str]) -> nn.Module:
     class_path = str(config.get("class_path", ""))
-    if not class_path.startswith(TRUSTED_PACKAGE):
-        raise ConfigError(
-            f"{path} names the generator class {class_path!r}, which is not in gan_tricks.models;"
-            " build that network yourself and pass it as load_generator(path, generator=...)."
-        )
+    if "." not in class_path:
+        raise ConfigError(f"{path} names no generator class (class_path {class_path!r}).")
+    check_allowed_classes(config, str(path), allow)
     module_name, _, class_name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):

@@ -633,6 +633,9 @@ class GANEngine:
             "iteration": self.iteration,
             "tricks": {name: t.state_dict() for name, t in unique_names(self.tricks).items()},
             "detectors": {name: d.state_dict() for name, d in unique_names(self.detectors).items()},
+            # The penalty terms seen so far: a resumed run's skipped lazy steps read 0 as the
+            # uninterrupted run's do, rather than leaving the column empty.
+            "penalty_names": sorted(self._penalty_names),
         }
         if self.latent_generator is not None:
             state["latent_generator"] = self.latent_generator.get_state()
@@ -660,6 +663,7 @@ class GANEngine:
             scheduler.load_state_dict(saved)
         self.iteration = int(state.get("iteration", 0))
         self.context.step = self.iteration
+        self._penalty_names = set(state.get("penalty_names", []))
         _load_named(self.tricks, state.get("tricks", {}), "trick")
         _load_named(self.detectors, state.get("detectors", {}), "detector")
         if "latent_generator" in state:

@@ -267,7 +267,7 @@ class GANModule(pl.LightningModule):
             # iteration's checkpoint, and a resumed run would lack that row. ``self.log``
             # still feeds ``callback_metrics`` (EarlyStopping, a monitored ModelCheckpoint).
             self.log_dict(logs, on_step=True, logger=False)
-            row = {"epoch": trainer.current_epoch, **_floats(logs)}
+            row = {"epoch": _data_pass(trainer, iteration), **_floats(logs)}
             for logger in trainer.loggers:
                 logger.log_metrics(row, step=iteration)  # Lightning's count: from 0
             if trainer.progress_bar_callback is not None:  # each log costs ~1 ms on a CPU
@@ -330,6 +330,19 @@ def _data_spec(datamodule):
 
 def _no_closure() -> None:
     return None
+
+
+def _data_pass(trainer: pl.Trainer, iteration: int) -> int:
+    """The pass over the training data that iteration ``iteration`` (from 0) is in.
+
+    Counted from the iteration, not read from ``trainer.current_epoch``: after a resume from a
+    checkpoint written mid-epoch or at ``max_steps``, Lightning's epoch counter can run one
+    ahead of the uninterrupted run's, and the resumed rows must be the same rows.
+    """
+    batches = trainer.num_training_batches
+    if isinstance(batches, int) and batches > 0:
+        return iteration // batches
+    return trainer.current_epoch  # a loader without a length: Lightning's count is all there is
 
 
 def _floats(values: dict) -> dict[str, float]:

@@ -1,13 +1,17 @@
-"""Resuming exactly: a run killed with SIGKILL and resumed ends bit for bit where an
-uninterrupted run ends, and a kill during a save never spoils ``last.ckpt``.
+"""Resuming exactly: a run killed with SIGKILL, stopped with SIGTERM or Ctrl+C, or moved to
+another folder, and resumed, ends bit for bit where an uninterrupted run ends, with the same
+history (``metrics.csv``, ``alarms.jsonl``) row for row; a kill during a save never spoils
+``last.ckpt``.
 
 Real subprocesses and real signals throughout: the recipe (``stateful_digits.yaml``) keeps
 every kind of state a run's future depends on.
 """
 
+import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +27,8 @@ HERE = Path(__file__).resolve().parent
 RECIPE = str(HERE / "stateful_digits.yaml")
 STEPS = 240
 EVERY = 11  # checkpoints land mid-epoch (28 batches each) and between lazy-penalty steps
+LOG_EVERY = 4  # rows land between checkpoints: a kill leaves rows the resume must not double
+HISTORY = ("metrics.csv", "alarms.jsonl")
 
 # The same CLI, with one patch: the third checkpoint write dies (SIGKILL) after half its bytes.
 DIES_DURING_THIRD_SAVE = """
@@ -45,7 +51,7 @@ def fit_command(root: Path, name: str, *extra: str, script: str | None = None) -
     return [
         sys.executable, *entry, "fit", "--config", RECIPE, "--name", name, "--wandb", "off",
         "--trainer.default_root_dir", str(root), "--trainer.max_steps", str(STEPS),
-        "--checkpoint_every", str(EVERY), *extra,
+        "--checkpoint_every", str(EVERY), "--trainer.log_every_n_steps", str(LOG_EVERY), *extra,
     ]  # fmt: skip
 
 
@@ -62,6 +68,28 @@ def run(command: list[str], root: Path) -> subprocess.CompletedProcess:
 
 def load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def history(run_dir: Path) -> dict[str, str]:
+    return {name: _text(run_dir / name) for name in HISTORY}
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def assert_same_history(run_dir: Path, reference: dict) -> None:
+    """Every row of the uninterrupted run's history, in order, none lost and none doubled."""
+    for name, text in history(run_dir).items():
+        expected = reference["history"][name]
+        differing = [
+            (number, line[:300], theirs[:300])
+            for number, (line, theirs) in enumerate(
+                itertools.zip_longest(text.splitlines(), expected.splitlines())
+            )
+            if line != theirs
+        ]
+        assert differing == [], name
 
 
 def assert_same_future(resumed: dict, reference: dict) -> None:
@@ -108,6 +136,8 @@ def uninterrupted(tmp_path_factory) -> dict:
     checkpoint["train_seconds"] = json.loads((root / "whole" / "timing.json").read_text())[
         "train_seconds"
     ]
+    checkpoint["history"] = history(root / "whole")
+    assert checkpoint["history"]["metrics.csv"].count("\n") == 1 + STEPS // LOG_EVERY
     return checkpoint
 
 
@@ -136,6 +166,9 @@ def test_a_run_killed_at_a_random_moment_resumes_bit_for_bit(uninterrupted, tmp_
     run(fit_command(tmp_path, "killed", "--ckpt_path", "last"), tmp_path)
 
     assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
+    assert_same_history(tmp_path / "killed", uninterrupted)
+    resumes = (tmp_path / "killed" / "resumes.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in resumes] == [killed_at]
 
 
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(uninterrupted, tmp_path):
@@ -157,13 +190,20 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(uninterrupted
     assert list(checkpoints.glob("*.partial")) == []  # the next save swept it away
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
     assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
+    assert_same_history(tmp_path / "cut", uninterrupted)
 
 
-def test_sigterm_checkpoints_the_last_iteration_exits_143_and_resumes_bit_for_bit(
-    uninterrupted, tmp_path
+@pytest.mark.parametrize(
+    ("stop", "said_stop"),
+    [(signal.SIGTERM, "stopped by SIGTERM"), (signal.SIGINT, "stopped by Ctrl+C")],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_a_stop_signal_checkpoints_the_last_iteration_exits_128_plus_it_and_resumes_bit_for_bit(
+    uninterrupted, tmp_path, stop, said_stop
 ):
-    # What docker stop, SLURM and Kubernetes send: the run stops after the iteration in
-    # flight, writes it, and exits as a terminated process, not as a finished one.
+    # SIGTERM is what docker stop, SLURM and Kubernetes send, SIGINT what Ctrl+C sends: the
+    # run stops after the iteration in flight, writes it, and exits as a stopped process (143,
+    # 130), not as a finished one.
     checkpoints = tmp_path / "stopped" / "checkpoints"
     process = subprocess.Popen(
         fit_command(tmp_path, "stopped", "--checkpoint_every", "100000"),
@@ -174,16 +214,38 @@ def test_sigterm_checkpoints_the_last_iteration_exits_143_and_resumes_bit_for_bi
     )
     metrics = tmp_path / "stopped" / "metrics.csv"
     deadline = time.monotonic() + 120
-    while not metrics.exists() or len(metrics.read_text().splitlines()) < 3:
+    while not metrics.exists() or len(metrics.read_text().splitlines()) < 6:
         assert process.poll() is None and time.monotonic() < deadline, "the run made no progress"
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop)
     _, said = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, said[-2000:]
-    assert "stopped by SIGTERM" in said
+    assert process.returncode == 128 + stop, said[-2000:]
+    assert said_stop in said
     stopped_at = load(checkpoints / "last.ckpt")["global_step"]  # no periodic save came first
     assert 20 <= stopped_at < STEPS
 
     run(fit_command(tmp_path, "stopped", "--ckpt_path", "last"), tmp_path)
 
     assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
+    assert_same_history(tmp_path / "stopped", uninterrupted)
+
+
+def test_a_run_folder_moved_elsewhere_resumes_there_into_its_own_last_checkpoint(
+    uninterrupted, tmp_path
+):
+    # The checkpoint does not remember where it was written: the moved run's last.ckpt is the
+    # one resumed from and the one written, and the old place is never touched again.
+    first, second = tmp_path / "first", tmp_path / "second"
+    run(fit_command(first, "moved", "--trainer.max_steps", str(STEPS // 2)), first)
+    second.mkdir()
+    shutil.move(first / "moved", second / "moved")
+    run(fit_command(second, "moved", "--ckpt_path", "last"), second)
+
+    checkpoints = second / "moved" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["last.ckpt"]
+    assert not (first / "moved").exists()
+    assert_same_future(load(checkpoints / "last.ckpt"), uninterrupted)
+    assert_same_history(second / "moved", uninterrupted)
+    (resume,) = map(json.loads, (second / "moved" / "resumes.jsonl").read_text().splitlines())
+    assert resume["step"] == STEPS // 2
+    assert resume["changes"]["trainer.max_steps"] == [STEPS // 2, STEPS]  # free, and recorded
