@@ -44,7 +44,6 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import yaml
-from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -55,6 +54,7 @@ from gan_tricks.data import Digits  # noqa: E402
 from gan_tricks.engine import GANEngine  # noqa: E402
 from gan_tricks.functional import drop_nonfinite_gradients  # noqa: E402
 from gan_tricks.functional.latent import Latent  # noqa: E402
+from gan_tricks.history import MetricsLogger  # noqa: E402
 from gan_tricks.lightning import GANModule  # noqa: E402
 from gan_tricks.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 from gan_tricks.monitors import (  # noqa: E402
@@ -158,7 +158,7 @@ def toolkit_run(
     trainer = pl.Trainer(
         max_steps=warmup + steps,
         accelerator="cpu",
-        logger=CSVLogger(str(folder), name="", version=""),
+        logger=MetricsLogger(folder),  # what gan-tricks fit logs with
         log_every_n_steps=20,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -5,6 +5,7 @@ must be no run folder, and an earlier run that the command could have replaced o
 be exactly as it was. The README's list of faults counts the cases of this file.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -230,7 +231,60 @@ CONFIG_CASES = {
         ["sample", "@garbage.ckpt", "-o", "x.png", "--truncation", "-1"],
         "--truncation must be",
     ),
+    # hand-edited exports (each file below is a real export with one header entry changed)
+    "export whose latent JSON is cut short": (
+        ["sample", "@cut_json.safetensors", "-o", "x.npy"],
+        "its JSON is broken",
+    ),
+    "export without its generator entry": (
+        ["sample", "@no_generator.safetensors", "-o", "x.npy"],
+        "it has no 'generator' entry",
+    ),
+    "export whose network is narrower than its weights": (
+        ["sample", "@narrower.safetensors", "-o", "x.npy"],
+        "the weights do not fit the network it describes",
+    ),
+    "export with an unknown latent field": (
+        ["sample", "@unknown_latent_field.safetensors", "-o", "x.npy"],
+        "does not rebuild its generator",
+    ),
+    "export naming a class outside the package": (
+        ["sample", "@foreign_class.safetensors", "-o", "x.npy"],
+        "'subprocess.Popen', which is not one of gan-tricks' own classes",
+    ),
+    # stored configs that are bombs or name what must not be imported
+    "report of a config.yaml of YAML aliases": (["report", "@bombed_run"], "expands to more than"),
 }
+
+
+def _write_exports(folder: Path) -> None:
+    """A small MLP generator exported for real, then copies with one header entry edited."""
+    from safetensors.torch import save_file
+
+    from gan_tricks.export import FORMAT
+    from gan_tricks.models import MLPGenerator
+
+    init = {"latent_dim": 2, "out_dim": 2, "width": 16, "depth": 2}
+    tensors = MLPGenerator(**init).state_dict()
+    header = {
+        "format": FORMAT,
+        "generator": {"class_path": "gan_tricks.models.MLPGenerator", "init_args": init},
+        "latent": {"dim": 2, "distribution": "gaussian"},
+    }
+    edits = {
+        "cut_json": {"latent": '{"dim": 2, "distrib'},
+        "no_generator": {"generator": None},
+        "narrower": {"generator": {**header["generator"], "init_args": {**init, "width": 8}}},
+        "unknown_latent_field": {"latent": {"dim": 2, "temperature": 0.7}},
+        "foreign_class": {"generator": {"class_path": "subprocess.Popen", "init_args": {}}},
+    }
+    for name, edit in edits.items():
+        metadata = {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in {**header, **edit}.items()
+            if value is not None
+        }
+        save_file(tensors, str(folder / f"{name}.safetensors"), metadata=metadata)
 
 
 @pytest.fixture
@@ -244,6 +298,11 @@ def workdir(tmp_path, monkeypatch) -> Path:
     (tmp_path / "a_folder.safetensors").mkdir()
     torch.save(torch.ones(3), tmp_path / "tensor.ckpt")
     torch.save({"weights": torch.ones(3)}, tmp_path / "foreign.ckpt")
+    _write_exports(tmp_path)
+    bombed = tmp_path / "bombed_run"
+    bombed.mkdir()
+    (bombed / "config.yaml").write_text(FILES["laughs.yaml"])
+    (bombed / "metrics.csv").write_text("step,epoch,train/d_loss,train/g_loss\n0,0,1.3,0.7\n")
     return tmp_path
 
 
