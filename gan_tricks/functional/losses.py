@@ -21,7 +21,13 @@ from gan_tricks.errors import ConfigError
 
 Target = float | Tensor
 LossName = Literal[
-    "minimax", "nonsaturating", "wasserstein", "hinge", "least_squares", "relativistic_average"
+    "minimax",
+    "nonsaturating",
+    "wasserstein",
+    "hinge",
+    "least_squares",
+    "relativistic_average",
+    "relativistic_pairing",
 ]
 
 
@@ -104,6 +110,37 @@ def relativistic_average_g_loss(fake_logits: Tensor, real_logits: Tensor | None 
     return _bce(fake_logits - real_logits.mean(), 1.0) + _bce(real_logits - fake_logits.mean(), 0.0)
 
 
+def _paired(real_logits: Tensor, fake_logits: Tensor) -> None:
+    if real_logits.shape != fake_logits.shape:
+        raise ConfigError(
+            "the relativistic pairing loss pairs each real sample with one fake, so D's real "
+            f"and fake logits must have the same shape (got {tuple(real_logits.shape)} and "
+            f"{tuple(fake_logits.shape)}); give batches of equal size."
+        )
+
+
+def relativistic_pairing_d_loss(
+    real_logits: Tensor, fake_logits: Tensor, real_target: Target = 1.0, fake_target: Target = 0.0
+) -> Tensor:
+    """RpGAN (Jolicoeur-Martineau 2019; the loss of R3GAN, Huang et al. 2024, eq. 3):
+    ``E[softplus(-(D(x) - D(G(z))))]`` over pairs of one real and one fake sample.
+
+    Each real is compared with its own fake rather than with the fakes' mean: the landscape has
+    no local minimum in which G covers only some modes (Sun et al. 2020), which is why R3GAN
+    pairs it with R1 and R2 (``GradientPenalty`` kinds ``r1`` and ``r2``).
+    """
+    _paired(real_logits, fake_logits)
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def relativistic_pairing_g_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """G's side of RpGAN: ``E[softplus(-(D(G(z)) - D(x)))]``, the same pairs the other way."""
+    if real_logits is None:
+        raise ValueError("the relativistic pairing G loss needs D's logits on a real batch.")
+    _paired(real_logits, fake_logits)
+    return F.softplus(real_logits - fake_logits).mean()
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A named (D loss, G loss) pair and the facts the training step needs about it."""
@@ -128,6 +165,13 @@ LOSSES: dict[str, GANLoss] = {
             relativistic_average_d_loss,
             relativistic_average_g_loss,
             uses_targets=True,
+            g_needs_real=True,
+        ),
+        GANLoss(
+            "relativistic_pairing",
+            relativistic_pairing_d_loss,
+            relativistic_pairing_g_loss,
+            uses_targets=False,
             g_needs_real=True,
         ),
     )

@@ -98,6 +98,22 @@ def test_relativistic_average_by_hand():
     assert loss.g_needs_real
 
 
+def test_relativistic_pairing_by_hand():
+    # R3GAN's eq. 3: each real against its own fake, softplus(-(D(x_i) - D(G(z_i)))).
+    loss = get_loss("relativistic_pairing")
+    d = mean(softplus(-(0.0 - 0.0)), softplus(-(2.0 - -1.0)))
+    g = mean(softplus(-(0.0 - 0.0)), softplus(-(-1.0 - 2.0)))
+    assert loss.d_loss(REAL, FAKE).item() == pytest.approx(d, rel=1e-6)
+    assert loss.g_loss(FAKE, REAL).item() == pytest.approx(g, rel=1e-6)
+    assert loss.g_needs_real and not loss.uses_targets
+    # Pairs, not means: swapping two fakes changes the loss (the average loss would not).
+    swapped = loss.d_loss(REAL, FAKE.flip(0)).item()
+    assert swapped == pytest.approx(mean(softplus(-(0.0 - -1.0)), softplus(-(2.0 - 0.0))))
+    assert swapped != pytest.approx(d)
+    with pytest.raises(ConfigError, match="same shape"):
+        loss.d_loss(REAL, FAKE[:1])
+
+
 def test_registry_names_and_target_flags():
     assert set(LOSSES) == {
         "minimax",
@@ -106,6 +122,7 @@ def test_registry_names_and_target_flags():
         "hinge",
         "least_squares",
         "relativistic_average",
+        "relativistic_pairing",
     }
     assert not LOSSES["wasserstein"].uses_targets and not LOSSES["hinge"].uses_targets
     assert LOSSES["least_squares"].uses_targets
