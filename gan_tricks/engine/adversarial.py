@@ -457,7 +457,7 @@ class GANEngine:
         ctx.phase = "d"
         with torch.no_grad():
             fake = self.generator(self.draw_latent(len(real)))
-        ctx.z, ctx.g_output = None, None
+        ctx.z, ctx.g_output, ctx.fake_batch = None, None, fake
         real_in = self._transform("transform_real", real)
         fake_in = self._transform("transform_fake", fake)
         real_logits, fake_logits = self.discriminate(real_in, fake_in)

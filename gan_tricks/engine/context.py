@@ -80,6 +80,7 @@ class StepContext:
     compiled: bool = False
     phase: Phase | None = None
     real_batch: Tensor | None = None  # the iteration's real batch, untransformed
+    fake_batch: Tensor | None = None  # a D step's fakes as G made them, untransformed
     real: Tensor | None = None
     fake: Tensor | None = None
     real_logits: Tensor | None = None

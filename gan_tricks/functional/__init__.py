@@ -10,6 +10,7 @@ from gan_tricks.functional.augment import (
     augment_with_probability,
     consistency_penalty,
     diff_augment,
+    pseudo_augment,
 )
 from gan_tricks.functional.checks import check_input_range, output_range
 from gan_tricks.functional.constraints import apply_spectral_norm, clip_weights
@@ -85,6 +86,7 @@ __all__ = [
     "one_sided_labels",
     "output_range",
     "pack",
+    "pseudo_augment",
     "replay_mix",
     "sample_latent",
     "set_learning_rates",

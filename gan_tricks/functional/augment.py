@@ -184,6 +184,29 @@ def augment_with_probability(
     return x
 
 
+def pseudo_augment(
+    real: Tensor, fake: Tensor, p: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """APA's batch for D's real side (Jiang et al. 2021, "Deceive D: adaptive pseudo
+    augmentation for GAN training with limited data", eq. 3): each real sample is replaced,
+    with probability ``p``, by the generated sample of the same index, detached.
+
+    D is then told that some fakes are real, which keeps it from growing over-confident on a
+    small training set; G gets no gradient through them. Works for points and images.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"the pseudo-augmentation probability must be in [0, 1] (got {p}).")
+    if real.shape != fake.shape:
+        raise ConfigError(
+            "adaptive pseudo augmentation shows fakes as reals, one for one, so the batches "
+            f"must have the same shape (got {tuple(real.shape)} and {tuple(fake.shape)})."
+        )
+    if p == 0.0:
+        return real
+    chosen = _uniform((len(real),) + (1,) * (real.dim() - 1), real, generator) < p
+    return torch.where(chosen, fake.detach().to(real.dtype), real)
+
+
 def ada_heuristic(real_logits: Tensor) -> Tensor:
     """StyleGAN2-ADA's overfitting heuristic r_t = E[sign(D(real))] (Karras et al. 2020).
 

@@ -6,7 +6,12 @@ gan_tricks.tricks.<Name>``); it keeps its state in the engine's checkpoints and 
 training starts, in one sentence, when it cannot work with the rest of the run.
 """
 
-from gan_tricks.tricks.augment import AdaptiveAugment, ConsistencyRegularization, DiffAugment
+from gan_tricks.tricks.augment import (
+    AdaptiveAugment,
+    AdaptivePseudoAugment,
+    ConsistencyRegularization,
+    DiffAugment,
+)
 from gan_tricks.tricks.base import PHASES, Trick
 from gan_tricks.tricks.constraints import SpectralNorm, WeightClipping
 from gan_tricks.tricks.ema import GeneratorEMA
@@ -23,6 +28,7 @@ __all__ = [
     "PHASES",
     "TTUR",
     "AdaptiveAugment",
+    "AdaptivePseudoAugment",
     "ConsistencyRegularization",
     "DiffAugment",
     "ExperienceReplay",

@@ -1,4 +1,5 @@
-"""Augmentation of what D sees: DiffAugment, adaptive augmentation (ADA), consistency (bCR).
+"""Augmentation of what D sees: DiffAugment, adaptive augmentation (ADA), adaptive pseudo
+augmentation (APA), consistency (bCR).
 
 Thin tricks over :mod:`gan_tricks.functional.augment`; see there for the maths.
 """
@@ -21,10 +22,14 @@ from gan_tricks.functional.augment import (
     diff_augment,
     gaussian_jitter,
     parse_policy,
+    pseudo_augment,
 )
 from gan_tricks.tricks.base import ORDER_AUGMENT, Trick
 
 DEFAULT_POLICY = "color,translation,cutout"
+# APA swaps reals for fakes before any augmentation, which then treats both alike (as the
+# authors' code runs its pseudo reals through ADA's pipeline).
+ORDER_PSEUDO_AUGMENT = ORDER_AUGMENT - 5
 
 
 def _require_images(ctx: StepContext, trick: str) -> None:
@@ -67,16 +72,88 @@ class DiffAugment(Trick):
         return diff_augment(fake, self.policy)
 
 
+class AdaptiveProbability:
+    """StyleGAN2-ADA's controller of a probability p (Karras et al. 2020), shared by
+    :class:`AdaptiveAugment` and :class:`AdaptivePseudoAugment`.
+
+    The heuristic r_t = E[sign(D(real))] is accumulated from the real logits of the D steps
+    (:meth:`after_d_step`); every ``interval`` D steps p moves by sign(r_t - target) *
+    (images seen) / adjustment_images, clamped to [0, 1]: up when D grows sure of the reals
+    (overfitting), down otherwise. Under DDP, r_t is averaged over every rank and p moves by
+    the global batch, so all ranks hold the same p.
+    """
+
+    def __init__(
+        self, name: str, target: float, interval: int, adjustment_images: int, initial_p: float
+    ) -> None:
+        if not 0.0 <= target < 1.0:
+            raise ConfigError(f"{name} target must be in [0, 1) (got {target}).")
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+            raise ConfigError(f"{name} interval must be an integer >= 1 (got {interval}).")
+        if adjustment_images <= 0:
+            raise ConfigError(f"{name} adjustment_images must be > 0 (got {adjustment_images}).")
+        if not 0.0 <= initial_p <= 1.0:
+            raise ConfigError(f"{name} initial_p must be in [0, 1] (got {initial_p}).")
+        self.target = target
+        self.interval = interval
+        self.adjustment_images = adjustment_images
+        self.p = float(initial_p)
+        self.r_t: float | None = None
+        self._reset_interval()
+        self._d_steps = 0
+
+    def _reset_interval(self) -> None:
+        # A tensor on the logits' device once the first signs arrive: no sync per D step.
+        self._sign_sum: Tensor | float = 0.0
+        self._sign_count = 0
+        self._images = 0
+
+    def after_d_step(self, real_logits: Tensor) -> None:
+        # D's logits on this step's reals (before its update). The mean of signs over the
+        # interval is the mean of the per-step heuristics weighted by their logit counts.
+        self._sign_sum = self._sign_sum + ada_heuristic(real_logits) * real_logits.numel()
+        self._sign_count += real_logits.numel()
+        self._images += len(real_logits)
+        self._d_steps += 1
+        if self._d_steps % self.interval or self._sign_count == 0:
+            return
+        self.r_t = average_values({"r_t": float(self._sign_sum) / self._sign_count})["r_t"]
+        self.p = ada_update(
+            self.p,
+            self.r_t,
+            self.target,
+            batch_size=round(self._images * world()[1] / self.interval),
+            interval=self.interval,
+            adjustment_images=self.adjustment_images,
+        )
+        self._reset_interval()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "p": self.p,
+            "r_t": self.r_t,
+            "sign_sum": float(self._sign_sum),
+            "sign_count": self._sign_count,
+            "images": self._images,
+            "d_steps": self._d_steps,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.p = float(state_dict["p"])
+        self.r_t = state_dict["r_t"]
+        self._sign_sum = float(state_dict["sign_sum"])
+        self._sign_count = int(state_dict["sign_count"])
+        self._images = int(state_dict["images"])
+        self._d_steps = int(state_dict["d_steps"])
+
+
 class AdaptiveAugment(Trick):
     """Adaptive discriminator augmentation (Karras et al. 2020, StyleGAN2-ADA).
 
     Each augmentation of ``policy`` is applied to each real and fake sample, in D's and G's
     steps, with probability ``p``
-    (:func:`~gan_tricks.functional.augment.augment_with_probability`). The heuristic
-    r_t = E[sign(D(real))] is accumulated from the real logits of the D steps (read after
-    each D step, ``ctx.real_logits``); every
-    ``interval`` D steps p moves by sign(r_t - target) * (images seen) / adjustment_images,
-    clamped to [0, 1]: up when D grows sure of the reals (overfitting), down otherwise.
+    (:func:`~gan_tricks.functional.augment.augment_with_probability`), steered by
+    :class:`AdaptiveProbability` from the real logits of the D steps (``ctx.real_logits``).
 
     The augmentations are DiffAugment's (colour, integer translation, cutout) rather than
     ADA's 18-transform pipeline (flips, rotations, scaling, colour, filtering). ``p`` and the
@@ -102,31 +179,26 @@ class AdaptiveAugment(Trick):
         initial_p: float = 0.0,
         policy: str = DEFAULT_POLICY,
     ) -> None:
-        if not 0.0 <= target < 1.0:
-            raise ConfigError(f"AdaptiveAugment target must be in [0, 1) (got {target}).")
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ConfigError(f"AdaptiveAugment interval must be an integer >= 1 (got {interval}).")
-        if adjustment_images <= 0:
-            raise ConfigError(
-                f"AdaptiveAugment adjustment_images must be > 0 (got {adjustment_images})."
-            )
-        if not 0.0 <= initial_p <= 1.0:
-            raise ConfigError(f"AdaptiveAugment initial_p must be in [0, 1] (got {initial_p}).")
+        self.controller = AdaptiveProbability(
+            "AdaptiveAugment", target, interval, adjustment_images, initial_p
+        )
         parse_policy(policy)
         self.target = target
         self.interval = interval
         self.adjustment_images = adjustment_images
         self.policy = policy
-        self.p = float(initial_p)
-        self.r_t: float | None = None
-        self._reset_interval()
-        self._d_steps = 0
 
-    def _reset_interval(self) -> None:
-        # A tensor on the logits' device once the first signs arrive: no sync per D step.
-        self._sign_sum: Tensor | float = 0.0
-        self._sign_count = 0
-        self._images = 0
+    @property
+    def p(self) -> float:
+        return self.controller.p
+
+    @p.setter
+    def p(self, value: float) -> None:
+        self.controller.p = float(value)
+
+    @property
+    def r_t(self) -> float | None:
+        return self.controller.r_t
 
     def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
         _require_images(ctx, "AdaptiveAugment")
@@ -142,27 +214,7 @@ class AdaptiveAugment(Trick):
         return augment_with_probability(fake, self.p, self.policy)
 
     def after_d_step(self, ctx: StepContext) -> None:
-        # D's logits on this step's reals (before its update). The mean of signs over the
-        # interval is the mean of the per-step heuristics weighted by their logit counts.
-        real_logits = ctx.real_logits
-        self._sign_sum = self._sign_sum + ada_heuristic(real_logits) * real_logits.numel()
-        self._sign_count += real_logits.numel()
-        self._images += len(real_logits)
-        self._d_steps += 1
-        if self._d_steps % self.interval or self._sign_count == 0:
-            return
-        # Under DDP: r_t over every rank's real logits, and p moved by the global batch, so
-        # all ranks augment with the same p (one small all-reduce every ``interval`` D steps).
-        self.r_t = average_values({"r_t": float(self._sign_sum) / self._sign_count})["r_t"]
-        self.p = ada_update(
-            self.p,
-            self.r_t,
-            self.target,
-            batch_size=round(self._images * world()[1] / self.interval),
-            interval=self.interval,
-            adjustment_images=self.adjustment_images,
-        )
-        self._reset_interval()
+        self.controller.after_d_step(ctx.real_logits)
 
     def observe(self, ctx: StepContext, signals: StepSignals) -> None:
         ctx.log("ada_p", float(self.p))
@@ -170,22 +222,70 @@ class AdaptiveAugment(Trick):
             ctx.log("ada_r_t", float(self.r_t))
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "p": self.p,
-            "r_t": self.r_t,
-            "sign_sum": float(self._sign_sum),
-            "sign_count": self._sign_count,
-            "images": self._images,
-            "d_steps": self._d_steps,
-        }
+        return self.controller.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.p = float(state_dict["p"])
-        self.r_t = state_dict["r_t"]
-        self._sign_sum = float(state_dict["sign_sum"])
-        self._sign_count = int(state_dict["sign_count"])
-        self._images = int(state_dict["images"])
-        self._d_steps = int(state_dict["d_steps"])
+        self.controller.load_state_dict(state_dict)
+
+
+class AdaptivePseudoAugment(Trick):
+    """Adaptive pseudo augmentation, APA (Jiang et al. 2021, "Deceive D: adaptive pseudo
+    augmentation for GAN training with limited data").
+
+    In each D step, each real sample is replaced with probability ``p`` by the (detached)
+    fake of the same index (:func:`~gan_tricks.functional.augment.pseudo_augment`), so D is
+    told that some fakes are real; ``p`` follows ADA's controller
+    (:class:`AdaptiveProbability`) on D's logits of that mixed real batch, as in the authors'
+    code. G's step is untouched. For points and images alike, and beside ADA or DiffAugment,
+    which then augment the mixed batch. ``p`` and ``r_t`` are logged as ``apa_p`` and
+    ``apa_r_t``.
+
+    Args:
+        target: the r_t that p steers towards (0.6 in the paper).
+        interval: D steps between two updates of p (4 in the paper).
+        adjustment_images: real images over which p can move from 0 to 1 (the paper's 500k
+            at its scale; less for short runs).
+        initial_p: p at the start.
+    """
+
+    order = ORDER_PSEUDO_AUGMENT
+
+    def __init__(
+        self,
+        target: float = 0.6,
+        interval: int = 4,
+        adjustment_images: int = 50_000,
+        initial_p: float = 0.0,
+    ) -> None:
+        self.controller = AdaptiveProbability(
+            "AdaptivePseudoAugment", target, interval, adjustment_images, initial_p
+        )
+        self.target = target
+        self.interval = interval
+        self.adjustment_images = adjustment_images
+
+    @property
+    def p(self) -> float:
+        return self.controller.p
+
+    def transform_real(self, ctx: StepContext, real: Tensor) -> Tensor:
+        if ctx.phase != "d" or ctx.fake_batch is None:
+            return real
+        return pseudo_augment(real, ctx.fake_batch, self.p)
+
+    def after_d_step(self, ctx: StepContext) -> None:
+        self.controller.after_d_step(ctx.real_logits)
+
+    def observe(self, ctx: StepContext, signals: StepSignals) -> None:
+        ctx.log("apa_p", float(self.p))
+        if self.controller.r_t is not None:
+            ctx.log("apa_r_t", float(self.controller.r_t))
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.controller.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.controller.load_state_dict(state_dict)
 
 
 class ConsistencyRegularization(Trick):
