@@ -103,8 +103,10 @@ def run_gan_tricks(args: list[str]) -> int:
     if args[0] == "ablate":  # dozens of trainings: check the design and overlays only
         args = [*args, "--wandb-sweep", "--out", "ablation-check"]
     if args[0] == "fit" and "--help" not in args:
-        # 40 steps: past the recipes' first logging step, so that `report` has signals to draw.
-        args = [*args, "--trainer.max_steps", "40", "--trainer.enable_progress_bar", "false"]
+        # 40 steps: past the recipes' first logging step, so that `report` has signals to draw;
+        # a resume trains on, to 80.
+        steps = "80" if "--ckpt_path" in args else "40"
+        args = [*args, "--trainer.max_steps", steps, "--trainer.enable_progress_bar", "false"]
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return main(args)
