@@ -51,7 +51,7 @@ def flat_settings(config: Mapping[str, Any], prefix: str = "") -> Iterator[tuple
             for entry in value:
                 label = str(entry.get("class_path", "item")).rsplit(".", 1)[-1]
                 seen[label] = seen.get(label, 0) + 1
-                label = label if seen[label] == 1 else f"{label}{seen[label]}"
+                label = label if seen[label] == 1 else f"{label}_{seen[label]}"
                 yield from flat_settings(entry, f"{name}[{label}]")
         else:
             yield name, value

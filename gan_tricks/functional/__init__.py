@@ -41,6 +41,7 @@ from gan_tricks.functional.noise import (
 from gan_tricks.functional.packing import pack, unpack
 from gan_tricks.functional.penalties import (
     PENALTY_KINDS,
+    approximate_r1,
     gradient_penalty,
     lazy_regularization_weight,
     lecam_penalty,
@@ -67,6 +68,7 @@ __all__ = [
     "add_instance_noise",
     "add_layer_noise",
     "apply_spectral_norm",
+    "approximate_r1",
     "augment_with_probability",
     "check_input_range",
     "clip_weights",

@@ -20,7 +20,7 @@ from gan_tricks.tricks.labels import LabelFlipping, LabelSmoothing
 from gan_tricks.tricks.mixture import MixtureClassifier
 from gan_tricks.tricks.noise import GeneratorLayerNoise, InstanceNoise
 from gan_tricks.tricks.packing import Packing
-from gan_tricks.tricks.penalties import GradientPenalty, LeCam
+from gan_tricks.tricks.penalties import ApproximateR1, GradientPenalty, LeCam
 from gan_tricks.tricks.replay import ExperienceReplay
 from gan_tricks.tricks.schedule import TTUR, NCritic
 
@@ -29,6 +29,7 @@ __all__ = [
     "TTUR",
     "AdaptiveAugment",
     "AdaptivePseudoAugment",
+    "ApproximateR1",
     "ConsistencyRegularization",
     "DiffAugment",
     "ExperienceReplay",
