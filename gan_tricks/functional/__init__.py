@@ -13,7 +13,12 @@ from gan_tricks.functional.augment import (
     pseudo_augment,
 )
 from gan_tricks.functional.checks import check_input_range, output_range
-from gan_tricks.functional.constraints import apply_spectral_norm, clip_weights
+from gan_tricks.functional.constraints import (
+    apply_gradient_normalization,
+    apply_spectral_norm,
+    clip_weights,
+    gradient_normalized,
+)
 from gan_tricks.functional.ema import ema_decay_with_rampup, ema_update
 from gan_tricks.functional.guards import drop_nonfinite_gradients
 from gan_tricks.functional.labels import flip_labels, one_sided_labels, smooth_labels
@@ -67,6 +72,7 @@ __all__ = [
     "add_gaussian_noise",
     "add_instance_noise",
     "add_layer_noise",
+    "apply_gradient_normalization",
     "apply_spectral_norm",
     "approximate_r1",
     "augment_with_probability",
@@ -80,6 +86,7 @@ __all__ = [
     "ema_update",
     "flip_labels",
     "get_loss",
+    "gradient_normalized",
     "gradient_penalty",
     "instance_noise_sigma",
     "latent_categories",

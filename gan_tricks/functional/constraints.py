@@ -1,15 +1,27 @@
-"""Lipschitz constraints on a network's weights: WGAN's weight clipping and spectral norm."""
+"""Lipschitz constraints on D: WGAN's weight clipping and spectral norm on its weights, and
+gradient normalization of its output."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gan_tricks.errors import ConfigError
 
-__all__ = ["SPECTRAL_NORM_LAYERS", "apply_spectral_norm", "clip_weights", "has_spectral_norm"]
+__all__ = [
+    "SPECTRAL_NORM_LAYERS",
+    "apply_gradient_normalization",
+    "apply_spectral_norm",
+    "clip_weights",
+    "gradient_normalized",
+    "has_gradient_normalization",
+    "has_spectral_norm",
+]
 
 # The layers whose weight is a linear map of the input. Torch's spectral_norm normalises the
 # weight reshaped to (out, -1), taking dim 1 as "out" for transposed convolutions.
@@ -98,3 +110,53 @@ def has_spectral_norm(module: nn.Module) -> bool:
             if any(type(p).__name__ == "_SpectralNorm" for p in weight_parametrizations):
                 return True
     return False
+
+
+def gradient_normalized(
+    discriminator: Callable[..., Tensor], x: Tensor, *args: Any, **kwargs: Any
+) -> Tensor:
+    """D's output normalized by its input gradient (Wu et al. 2021, "Gradient normalization
+    for generative adversarial networks", GN-GAN eq. 9): ``f(x) / (||grad_x f(x)|| + |f(x)|)``
+    per sample, and per column when D returns (N, k) logits.
+
+    The result is bounded in (-1, 1) and D becomes 1-Lipschitz in a piecewise sense, with no
+    layer changed. Training through it differentiates D twice (the graph of the gradient is
+    kept); under ``torch.no_grad`` (measuring D) the same values come back detached. ``x`` keeps
+    its own graph when it has one (G's fakes in G's step), so G trains through it.
+    """
+    training = torch.is_grad_enabled()
+    with torch.enable_grad():
+        inputs = x if x.requires_grad else x.detach().requires_grad_(True)
+        output = discriminator(inputs, *args, **kwargs)
+        columns = output.reshape(len(output), -1)
+        norms = []
+        for index in range(columns.shape[1]):
+            (gradient,) = torch.autograd.grad(
+                columns[:, index].sum(), inputs, create_graph=training, retain_graph=True
+            )
+            norms.append(gradient.reshape(len(gradient), -1).norm(dim=1))
+        norm = torch.stack(norms, dim=1).reshape(output.shape)
+        normalized = output / (norm + output.abs())
+    return normalized if training else normalized.detach()
+
+
+class GradientNormalizedForward:
+    """A network's ``forward`` replaced by :func:`gradient_normalized` over the original one:
+    the network keeps its class, parameters and state-dict keys."""
+
+    def __init__(self, forward: Callable[..., Tensor]) -> None:
+        self.original = forward
+
+    def __call__(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return gradient_normalized(self.original, x, *args, **kwargs)
+
+
+def apply_gradient_normalization(network: nn.Module) -> nn.Module:
+    """Make ``network`` (D) return :func:`gradient_normalized` outputs, in place; idempotent."""
+    if not isinstance(network.forward, GradientNormalizedForward):
+        network.forward = GradientNormalizedForward(network.forward)
+    return network
+
+
+def has_gradient_normalization(network: nn.Module) -> bool:
+    return isinstance(network.forward, GradientNormalizedForward)

@@ -13,7 +13,7 @@ from gan_tricks.tricks.augment import (
     DiffAugment,
 )
 from gan_tricks.tricks.base import PHASES, Trick
-from gan_tricks.tricks.constraints import SpectralNorm, WeightClipping
+from gan_tricks.tricks.constraints import GradientNormalization, SpectralNorm, WeightClipping
 from gan_tricks.tricks.ema import GeneratorEMA
 from gan_tricks.tricks.input_range import InputRangeCheck
 from gan_tricks.tricks.labels import LabelFlipping, LabelSmoothing
@@ -35,6 +35,7 @@ __all__ = [
     "ExperienceReplay",
     "GeneratorEMA",
     "GeneratorLayerNoise",
+    "GradientNormalization",
     "GradientPenalty",
     "InputRangeCheck",
     "InstanceNoise",

@@ -1,14 +1,25 @@
-"""Lipschitz constraints as tricks: WGAN's weight clipping and spectral normalization."""
+"""Lipschitz constraints as tricks: WGAN's weight clipping, spectral normalization and
+gradient normalization."""
 
 from __future__ import annotations
 
+from torch import nn
+
 from gan_tricks.engine.context import NetworkHolder, StepContext
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional.constraints import apply_spectral_norm, clip_weights, has_spectral_norm
+from gan_tricks.functional.constraints import (
+    apply_gradient_normalization,
+    apply_spectral_norm,
+    clip_weights,
+    has_gradient_normalization,
+    has_spectral_norm,
+)
 from gan_tricks.tricks.base import Trick
 from gan_tricks.tricks.penalties import GradientPenalty
 
-__all__ = ["SpectralNorm", "WeightClipping"]
+__all__ = ["GradientNormalization", "SpectralNorm", "WeightClipping"]
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class WeightClipping(Trick):
@@ -31,6 +42,11 @@ class WeightClipping(Trick):
             raise ConfigError(
                 "WeightClipping and spectral norm on the discriminator are two Lipschitz "
                 "constraints that fight each other; keep one of them."
+            )
+        if has_gradient_normalization(ctx.discriminator):
+            raise ConfigError(
+                "WeightClipping and GradientNormalization are two Lipschitz constraints that "
+                "fight each other; keep one of them."
             )
         if any(isinstance(trick, GradientPenalty) for trick in tricks):
             raise ConfigError(
@@ -79,3 +95,30 @@ class SpectralNorm(Trick):
                 normalised.append(networks.generator_ema)
         for network in normalised:
             apply_spectral_norm(network, n_power_iterations=self.n_power_iterations)
+
+
+class GradientNormalization(Trick):
+    """Gradient normalization of D (Wu et al. 2021, GN-GAN): D's output becomes ``f(x) /
+    (||grad_x f(x)|| + |f(x)|)``, a Lipschitz constraint on the whole network with no layer
+    changed (:func:`~gan_tricks.functional.constraints.gradient_normalized`).
+
+    Applied in ``configure_networks`` by replacing D's ``forward``, so D keeps its class and
+    its checkpoint keys. D's logits then lie in (-1, 1): the paper trains them with the usual
+    losses (non-saturating, hinge). Each of D's forwards costs a backward more, and training
+    through it a double backward, which ``torch.compile`` cannot do.
+    """
+
+    def configure_networks(self, networks: NetworkHolder, ctx: StepContext | None = None) -> None:
+        apply_gradient_normalization(networks.discriminator)
+
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        if ctx.compiled:
+            raise ConfigError(
+                "GradientNormalization differentiates D twice, which torch.compile cannot do; "
+                "set model.compile false."
+            )
+        if any(isinstance(m, _BATCH_NORMS) for m in ctx.discriminator.modules()):
+            raise ConfigError(
+                "GradientNormalization needs each sample's own input gradient, which "
+                "BatchNorm in D mixes across the batch; use norm: layer or none."
+            )
