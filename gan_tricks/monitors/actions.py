@@ -52,6 +52,31 @@ def lower_lrs(engine: GANEngine) -> str:
     return f"halved both learning rates ({', '.join(changes)})"
 
 
+def rates_of(engine: GANEngine) -> list[list[tuple[float, float | None]]]:
+    """Each optimizer's (lr, initial_lr) per parameter group, G's then D's."""
+    return [
+        [(group["lr"], group.get("initial_lr")) for group in optimizer.param_groups]
+        for optimizer in _optimizers(engine)
+    ]
+
+
+def set_lowered_rates(
+    engine: GANEngine, rates: list[list[tuple[float, float | None]]], factor: float
+) -> str:
+    """Set every group's rate to ``factor`` times its rate in ``rates`` (taken before a
+    rollback, which restores the optimizers' older rates with their states), and scale the
+    schedulers' bases by ``factor``; what changed, in words."""
+    changes = []
+    for name, optimizer, groups in zip("GD", _optimizers(engine), rates, strict=True):
+        for group, (lr, initial) in zip(optimizer.param_groups, groups, strict=True):
+            group["lr"] = lr * factor
+            if initial is not None:
+                group["initial_lr"] = initial * factor
+        _scheduler_bases(engine, optimizer, factor)
+        changes.append(f"{name} {groups[0][0]:.3g} -> {optimizer.param_groups[0]['lr']:.3g}")
+    return ", ".join(changes)
+
+
 def raise_instance_noise(engine: GANEngine) -> str:
     """Double the instance noise of the run, or switch it on (sigma 0.1, annealed to 0 at the
     run's last iteration) when it has none."""

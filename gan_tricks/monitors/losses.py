@@ -13,6 +13,7 @@ import torch
 from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.guards import drop_nonfinite_gradients
+from gan_tricks.monitors.actions import rates_of, set_lowered_rates
 from gan_tricks.monitors.base import Detector, probability
 
 if TYPE_CHECKING:
@@ -44,6 +45,12 @@ class NonFinite(Detector):
             parameters' norms, one device sync per network. Weights turn NaN through a NaN
             gradient, which the gradient norms show in the step it happens, so this is a
             backstop.
+        retries: with ``action: rollback``, a rollback that retries (as long-running trainers
+            do): each alarm restores the last healthy state and multiplies both learning
+            rates (and their schedulers' bases) by ``lr_factor``; after ``retries`` of them
+            the next alarm restores it once more and stops the run, in one sentence. Every recurrence is an alarm (the
+            cooldown does not apply). 0: a rollback keeps the learning rates and never stops.
+        lr_factor: what each retry multiplies the learning rates by, in (0, 1).
     """
 
     severity = "error"
@@ -61,17 +68,31 @@ class NonFinite(Detector):
         weights_every: int = 10,
         remedy: str | None = None,
         rollback_every: int = 200,
+        retries: int = 0,
+        lr_factor: float = 0.5,
     ) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"NonFinite retries must be an integer >= 0 (got {retries!r}).")
+        if retries and action != "rollback":
+            raise ConfigError(
+                f"NonFinite retries roll back and retry, so they need action: rollback (got "
+                f"action: {action})."
+            )
+        if not 0.0 < lr_factor < 1.0:
+            raise ConfigError(f"NonFinite lr_factor must be in (0, 1) (got {lr_factor}).")
         super().__init__(
             action=action,
             warmup=warmup,
-            cooldown=cooldown,
+            cooldown=0 if retries else cooldown,
             remedy=remedy,
             rollback_every=rollback_every,
         )
         if weights_every < 0:
             raise ConfigError(f"weights_every must be >= 0 (got {weights_every}).")
         self.weights_every = weights_every
+        self.retries = retries
+        self.lr_factor = lr_factor
+        self.retries_used = 0
         self.skipped_updates = 0
 
     def before_optimizer_step(self, ctx: StepContext, optimizer: torch.optim.Optimizer) -> None:
@@ -79,15 +100,41 @@ class NonFinite(Detector):
             self.skipped_updates += 1
 
     def act(self, engine: GANEngine) -> str:
-        action = super().act(engine)
+        action = self._retry(engine) if self.retries else super().act(engine)
         return f"{action} ({self.skipped_updates} non-finite updates skipped so far)"
 
+    def _retry(self, engine: GANEngine) -> str:
+        rates = rates_of(engine)
+        step = self.snapshots.restore(engine)  # a run that stops ends on healthy weights too
+        if step is None:
+            engine.should_stop = True
+            return "stop: no healthy state kept yet to roll back to"
+        if self.retries_used >= self.retries:
+            set_lowered_rates(engine, rates, 1.0)  # the rates the run had come to, kept
+            engine.should_stop = True
+            return (
+                f"stop: {self.retries} rollbacks, each with lower learning rates, did not keep "
+                f"the run finite (weights of step {step} restored)"
+            )
+        self.retries_used += 1
+        lowered = set_lowered_rates(engine, rates, self.lr_factor)
+        self.reset_history()
+        return (
+            f"rollback {self.retries_used} of {self.retries}: restored step {step}, "
+            f"learning rates x{self.lr_factor:g} ({lowered})"
+        )
+
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "skipped_updates": self.skipped_updates}
+        return {
+            **super().state_dict(),
+            "skipped_updates": self.skipped_updates,
+            "retries_used": self.retries_used,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         self.skipped_updates = int(state_dict.get("skipped_updates", 0))
+        self.retries_used = int(state_dict.get("retries_used", 0))
 
     def check(self, step: int, signals: Mapping[str, float]) -> tuple[str, dict[str, float]] | None:
         bad = {name: value for name, value in signals.items() if not math.isfinite(value)}

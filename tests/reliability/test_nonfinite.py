@@ -13,6 +13,7 @@ import torch
 
 from gan_tricks.checkpointing import AtomicCheckpointIO
 from gan_tricks.engine import StepContext
+from gan_tricks.errors import ConfigError
 from gan_tricks.functional import drop_nonfinite_gradients
 from gan_tricks.monitors import NonFinite
 from gan_tricks.testing import fit_briefly, tiny_gan_module
@@ -127,6 +128,50 @@ def test_a_rollback_before_the_first_periodic_snapshot_goes_back_to_the_start(tm
     )
     assert all(bool(torch.isfinite(p).all()) for p in module.parameters())
     assert not all(torch.equal(module.discriminator.state_dict()[n], v) for n, v in start.items())
+
+
+class NaNWeightsAfter(pl.Callback):
+    """Writes a NaN into one D weight at the end of each iteration of ``steps``."""
+
+    def __init__(self, *steps: int) -> None:
+        self.steps = steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step in self.steps:
+            with torch.no_grad():
+                next(pl_module.discriminator.parameters()).view(-1)[0] = torch.nan
+
+
+def test_a_rollback_that_retries_lowers_the_rates_each_time_then_stops(tmp_path):
+    guard = NonFinite(action="rollback", retries=2, lr_factor=0.5, weights_every=1)
+    module = tiny_gan_module(detectors=[guard])
+    trainer = fit_briefly(module, 40, [NaNWeightsAfter(5, 8, 11)], default_root_dir=tmp_path)
+
+    assert [alarm.step for alarm in guard.alarms] == [6, 9, 12]  # no cooldown hides one
+    first, second, last = (alarm.action for alarm in guard.alarms)
+    assert first.startswith("rollback 1 of 2: restored step 0, learning rates x0.5")
+    assert second.startswith("rollback 2 of 2:")
+    assert last.startswith("stop: 2 rollbacks, each with lower learning rates, did not keep")
+    assert trainer.global_step == 12
+    untouched = tiny_gan_module()
+    fit_briefly(untouched, 1, default_root_dir=tmp_path / "untouched")
+    start = learning_rates(untouched)
+    assert learning_rates(module) == pytest.approx([0.25 * lr for lr in start])
+    assert all(bool(torch.isfinite(p).all()) for p in module.parameters())
+    copy = NonFinite(action="rollback", retries=2)
+    copy.load_state_dict(guard.state_dict())
+    assert copy.retries_used == 2
+
+
+def learning_rates(module) -> list[float]:
+    return [o.param_groups[0]["lr"] for o in (module.engine.g_optimizer, module.engine.d_optimizer)]
+
+
+def test_retries_need_a_rollback_and_a_factor_below_one():
+    with pytest.raises(ConfigError, match="need action: rollback"):
+        NonFinite(action="stop", retries=3)
+    with pytest.raises(ConfigError, match=r"lr_factor must be in \(0, 1\)"):
+        NonFinite(action="rollback", retries=3, lr_factor=1.5)
 
 
 def test_no_checkpoint_is_written_holding_nan_weights(tmp_path):
