@@ -48,8 +48,9 @@ class NonFinite(Detector):
         retries: with ``action: rollback``, a rollback that retries (as long-running trainers
             do): each alarm restores the last healthy state and multiplies both learning
             rates (and their schedulers' bases) by ``lr_factor``; after ``retries`` of them
-            the next alarm restores it once more and stops the run, in one sentence. Every recurrence is an alarm (the
-            cooldown does not apply). 0: a rollback keeps the learning rates and never stops.
+            the next alarm restores it once more and stops the run, in one sentence. Every
+            recurrence is an alarm (the cooldown does not apply). 0: a rollback keeps the
+            learning rates and never stops.
         lr_factor: what each retry multiplies the learning rates by, in (0, 1).
     """
 
