@@ -54,6 +54,7 @@ from gan_tricks.functional.penalties import (
 from gan_tricks.functional.replay import ReplayBuffer, replay_mix
 from gan_tricks.functional.schedule import (
     DelayedLinearDecay,
+    scheduled_value,
     set_learning_rates,
     wants_more_critic_steps,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "pseudo_augment",
     "replay_mix",
     "sample_latent",
+    "scheduled_value",
     "set_learning_rates",
     "slerp",
     "smooth_labels",

@@ -1,15 +1,50 @@
-"""The update schedule of the two players: their learning rates and how many D steps per G step."""
+"""The update schedule of the two players: their learning rates, how many D steps per G step,
+and any scalar setting following a schedule over iterations."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Literal, get_args
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from gan_tricks.errors import ConfigError
 
-__all__ = ["DelayedLinearDecay", "set_learning_rates", "wants_more_critic_steps"]
+__all__ = [
+    "SCHEDULE_KINDS",
+    "DelayedLinearDecay",
+    "scheduled_value",
+    "set_learning_rates",
+    "wants_more_critic_steps",
+]
+
+ScheduleKind = Literal["linear", "cosine"]
+SCHEDULE_KINDS: tuple[ScheduleKind, ...] = get_args(ScheduleKind)
+
+
+def scheduled_value(
+    step: int, start: float, end: float, steps: int, kind: str = "cosine", begin: int = 0
+) -> float:
+    """A setting's value at iteration ``step``: ``start`` until ``begin``, then moving to
+    ``end`` over ``steps`` iterations, and ``end`` after.
+
+    ``linear``: ``start + (end - start) * t``; ``cosine``: ``end + (start - end) * (1 + cos(pi
+    t)) / 2`` (Loshchilov & Hutter 2017's annealing, which R3GAN applies to its learning rate,
+    Adam's beta2, gamma, the EMA and the augmentation probability), with ``t = (step - begin)
+    / steps`` clamped to [0, 1].
+    """
+    if kind not in SCHEDULE_KINDS:
+        raise ConfigError(
+            f"a schedule's kind must be one of {', '.join(SCHEDULE_KINDS)} (got {kind!r})."
+        )
+    if steps < 1:
+        raise ConfigError(f"a schedule needs steps >= 1 (got {steps}).")
+    t = min(1.0, max(0.0, (step - begin) / steps))
+    if kind == "linear":
+        return start + (end - start) * t
+    return end + (start - end) * (1.0 + math.cos(math.pi * t)) / 2.0
 
 
 def set_learning_rates(optimizer: Optimizer, lr: float, schedulers: Iterable = ()) -> None:

@@ -22,7 +22,7 @@ from gan_tricks.tricks.noise import GeneratorLayerNoise, InstanceNoise
 from gan_tricks.tricks.packing import Packing
 from gan_tricks.tricks.penalties import ApproximateR1, GradientPenalty, LeCam
 from gan_tricks.tricks.replay import ExperienceReplay
-from gan_tricks.tricks.schedule import TTUR, NCritic
+from gan_tricks.tricks.schedule import TTUR, NCritic, Schedule
 
 __all__ = [
     "PHASES",
@@ -45,6 +45,7 @@ __all__ = [
     "MixtureClassifier",
     "NCritic",
     "Packing",
+    "Schedule",
     "SpectralNorm",
     "Trick",
     "WeightClipping",

@@ -1,15 +1,29 @@
-"""The update schedule as tricks: two time-scale learning rates and D steps per G step."""
+"""The update schedule as tricks: two time-scale learning rates, D steps per G step, and a
+schedule for any scalar setting of an optimizer or a trick."""
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 from torch import Tensor
 
 from gan_tricks.engine.context import StepContext
 from gan_tricks.errors import ConfigError
-from gan_tricks.functional.schedule import set_learning_rates, wants_more_critic_steps
+from gan_tricks.functional.schedule import (
+    SCHEDULE_KINDS,
+    ScheduleKind,
+    scheduled_value,
+    set_learning_rates,
+    wants_more_critic_steps,
+)
 from gan_tricks.tricks.base import Trick
 
-__all__ = ["TTUR", "NCritic"]
+__all__ = ["TTUR", "NCritic", "Schedule"]
+
+# "g_optimizer.lr", "d_optimizer.betas[1]", "tricks.GradientPenalty_2.weight"
+_OPTIMIZER_TARGET = re.compile(r"(g|d)_optimizer\.(\w+)(?:\[(\d+)\])?")
+_TRICK_TARGET = re.compile(r"tricks\.(\w+)\.(\w+)")
 
 
 class TTUR(Trick):
@@ -85,3 +99,137 @@ class NCritic(Trick):
 
     def wants_more_d_steps(self, ctx: StepContext, d_steps_done: int, d_loss: Tensor) -> bool:
         return wants_more_critic_steps(d_steps_done, d_loss, self.n, self.threshold, self.max_steps)
+
+
+class Schedule(Trick):
+    """Any scalar setting of an optimizer or of a trick, following a linear or cosine schedule
+    over iterations (:func:`~gan_tricks.functional.schedule.scheduled_value`).
+
+    R3GAN (Huang et al. 2024) anneals its learning rate, Adam's beta2 (0.9 -> 0.99), gamma,
+    the EMA and the augmentation probability this way; one ``Schedule`` per setting::
+
+        - class_path: gan_tricks.tricks.Schedule
+          init_args: {target: "d_optimizer.betas[1]", start: 0.9, end: 0.99}
+
+    The value of iteration ``i`` is set before it runs (at the start, then after each G
+    step for the next), so a schedule is a function of the iteration alone: a resumed run
+    sets the same values, and the value is logged as ``schedule/<target>``.
+
+    Args:
+        target: ``g_optimizer.KEY`` or ``d_optimizer.KEY`` (a key of the optimizer's
+            parameter groups: ``lr``, ``weight_decay``, or ``betas[0]`` / ``betas[1]``), or
+            ``tricks.NAME.ATTRIBUTE`` for a trick of the run (its class name, numbered as in
+            the logs when it repeats: ``tricks.GradientPenalty_2.weight``,
+            ``tricks.GeneratorEMA.decay``, ``tricks.InstanceNoise.sigma``).
+        start, end: the values at ``begin`` and at ``begin + steps``.
+        kind: ``cosine`` (default) or ``linear``.
+        steps: iterations from start to end (default: the run's ``max_steps``, so a resume
+            that trains longer also stretches the schedule; give ``steps`` to fix it).
+        begin: the iteration where the change starts.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        start: float,
+        end: float,
+        kind: ScheduleKind = "cosine",
+        steps: int | None = None,
+        begin: int = 0,
+    ) -> None:
+        if not (_OPTIMIZER_TARGET.fullmatch(target) or _TRICK_TARGET.fullmatch(target)):
+            raise ConfigError(
+                f"Schedule target must be g_optimizer.KEY, d_optimizer.KEY (such as lr or "
+                f"betas[1]) or tricks.NAME.ATTRIBUTE (got {target!r})."
+            )
+        if kind not in SCHEDULE_KINDS:
+            raise ConfigError(
+                f"Schedule kind must be one of {', '.join(SCHEDULE_KINDS)} (got {kind!r})."
+            )
+        if steps is not None and (isinstance(steps, bool) or steps < 1):
+            raise ConfigError(f"Schedule steps must be an integer >= 1 (got {steps!r}).")
+        if isinstance(begin, bool) or begin < 0:
+            raise ConfigError(f"Schedule begin must be an integer >= 0 (got {begin!r}).")
+        self.target = target
+        self.start_value = float(start)
+        self.end_value = float(end)
+        self.kind = kind
+        self.steps = steps
+        self.begin = begin
+        self.value: float | None = None  # set for the iteration about to run
+        self._used: float | None = None  # what the iteration that just ran used
+        self._trick: Trick | None = None
+
+    def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
+        if self.steps is None and not ctx.max_steps:
+            raise ConfigError(
+                f"Schedule of {self.target} needs steps when the run has no max_steps."
+            )
+        found = _TRICK_TARGET.fullmatch(self.target)
+        if found:
+            from gan_tricks.engine.adversarial import unique_names
+
+            name, attribute = found.groups()
+            named = unique_names(tricks)
+            trick = named.get(name)
+            if trick is None:
+                raise ConfigError(
+                    f"Schedule target {self.target} names no trick of this run; its tricks "
+                    f"are {', '.join(n for n, t in named.items() if t is not self) or 'none'}."
+                )
+            if not isinstance(getattr(trick, attribute, None), int | float):
+                raise ConfigError(
+                    f"Schedule target {self.target}: {name} has no number {attribute!r}."
+                )
+            self._trick = trick
+
+    def start(self, ctx: StepContext) -> None:
+        found = _OPTIMIZER_TARGET.fullmatch(self.target)
+        if found and found.group(2) == "lr":
+            optimizer = ctx.g_optimizer if found.group(1) == "g" else ctx.d_optimizer
+            if any(getattr(s, "optimizer", None) is optimizer for s in ctx.schedulers):
+                raise ConfigError(
+                    f"Schedule of {self.target} and the run's {found.group(1)}_scheduler "
+                    "both set that learning rate; keep one of them."
+                )
+        self._apply(ctx, ctx.step)
+
+    def after_g_step(self, ctx: StepContext) -> None:
+        self._used = self.value
+        self._apply(ctx, ctx.step + 1)  # the next iteration's value
+
+    def observe(self, ctx: StepContext, signals: Any) -> None:
+        if self._used is not None:
+            ctx.log(f"schedule/{self.target}", self._used)
+
+    def value_at(self, step: int, max_steps: int | None) -> float:
+        steps = self.steps or max_steps or 1
+        return scheduled_value(step, self.start_value, self.end_value, steps, self.kind, self.begin)
+
+    def _apply(self, ctx: StepContext, step: int) -> None:
+        self.value = self.value_at(step, ctx.max_steps)
+        found = _OPTIMIZER_TARGET.fullmatch(self.target)
+        if found is None:
+            attribute = _TRICK_TARGET.fullmatch(self.target).group(2)
+            setattr(self._trick, attribute, self.value)
+            return
+        side, key, index = found.groups()
+        optimizer = ctx.g_optimizer if side == "g" else ctx.d_optimizer
+        for group in optimizer.param_groups:
+            if key not in group:
+                raise ConfigError(
+                    f"Schedule target {self.target}: the optimizer has no setting {key!r}."
+                )
+            if index is None:
+                group[key] = self.value
+            else:
+                values = list(group[key])
+                values[int(index)] = self.value
+                group[key] = tuple(values)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "used": self._used}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.value = state_dict.get("value")
+        self._used = state_dict.get("used")

@@ -1,11 +1,16 @@
-"""TTUR and NCritic in real fits: learning rates, schedulers, resume, D steps per iteration."""
+"""TTUR, NCritic and Schedule in real fits: learning rates, schedulers, resume, D steps per
+iteration, scheduled settings."""
+
+import math
 
 import pytest
 import torch
 
 from gan_tricks.errors import ConfigError
+from gan_tricks.functional import scheduled_value
 from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
-from gan_tricks.tricks.schedule import TTUR, NCritic
+from gan_tricks.tricks import GradientPenalty, Trick
+from gan_tricks.tricks.schedule import TTUR, NCritic, Schedule
 
 
 def halving(opt):
@@ -101,3 +106,49 @@ def test_n_critic_that_disagrees_with_the_model_is_one_sentence():
 def test_n_critic_bad_arguments(kwargs, says):
     with pytest.raises(ConfigError, match=says):
         NCritic(**kwargs)
+
+
+# ---------------------------------------------------------------- Schedule
+def test_scheduled_value_by_hand():
+    assert scheduled_value(0, 0.9, 0.99, 100, "linear") == 0.9
+    assert scheduled_value(50, 0.9, 0.99, 100, "linear") == pytest.approx(0.945)
+    quarter = (1 + math.cos(math.pi / 4)) / 2
+    assert scheduled_value(25, 1.0, 0.0, 100, "cosine") == pytest.approx(quarter)
+    assert scheduled_value(50, 1.0, 0.0, 100, "cosine") == pytest.approx(0.5)
+    assert scheduled_value(10, 1.0, 0.0, 100, "cosine", begin=20) == 1.0  # before begin
+    assert scheduled_value(500, 1.0, 0.0, 100, "cosine") == 0.0  # after the end
+    with pytest.raises(ConfigError, match="linear, cosine"):
+        scheduled_value(0, 1.0, 0.0, 10, "exponential")
+
+
+def test_schedules_drive_adams_beta2_and_a_penalty_weight_and_are_logged():
+    beta2 = Schedule("d_optimizer.betas[1]", start=0.9, end=0.99, kind="linear", steps=4)
+    penalty = GradientPenalty(kind="r1", weight=1.0)
+    gamma = Schedule("tricks.GradientPenalty.weight", start=1.0, end=0.1, steps=4)
+    seen = []
+
+    class Reads(Trick):  # what each iteration's D step uses, read in the step itself
+        def after_d_step(self, ctx):
+            seen.append((ctx.d_optimizer.param_groups[0]["betas"][1], penalty.weight))
+
+    history = SignalHistory()
+    module = tiny_gan_module(tricks=[penalty, beta2, gamma, Reads()])
+    trainer = fit_briefly(module, 6, [history], log_every_n_steps=1)
+
+    expected = [(0.9 + 0.0225 * min(i, 4), scheduled_value(i, 1.0, 0.1, 4)) for i in range(6)]
+    assert seen == [pytest.approx(pair) for pair in expected]
+    _, opt_d = trainer.optimizers
+    assert opt_d.param_groups[0]["betas"][1] == pytest.approx(0.99)
+    assert [row["schedule/d_optimizer.betas[1]"] for row in history.rows] == pytest.approx(
+        [pair[0] for pair in expected]
+    )
+
+
+def test_schedule_mistakes_are_one_sentence():
+    with pytest.raises(ConfigError, match="g_optimizer.KEY"):
+        Schedule("generator.lr", 1.0, 0.0)
+    with pytest.raises(ConfigError, match="names no trick of this run"):
+        fit_briefly(tiny_gan_module(tricks=[Schedule("tricks.LeCam.weight", 1.0, 0.0)]), 1)
+    with pytest.raises(ConfigError, match="both set that learning rate"):
+        module = tiny_gan_module(g_scheduler=halving, tricks=[Schedule("g_optimizer.lr", 1e-3, 0)])
+        fit_briefly(module, 1)
