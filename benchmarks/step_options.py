@@ -10,7 +10,10 @@ it up), one thread, the arms of each group interleaved round by round:
   which compile, are left out of the timing: the number is the steady state);
 * **lazy regularization**: R1 (gamma 10, D without BatchNorm) on every D step, every 4th and
   every 16th (StyleGAN2's lazy regularization, the penalty scaled by the interval), against no
-  penalty at all. The saving is the share of the penalty's cost that laziness removes.
+  penalty at all. The saving is the share of the penalty's cost that laziness removes;
+* **approximate R1**: exact R1 against its finite-difference form (``ApproximateR1``, sigma
+  0.01, one more forward of D and no double backward), eager and under ``model.compile``
+  (which exact R1 cannot use), every D step.
 
 Writes ``OUT.md`` and ``OUT.json``; times are the median over rounds of the mean step time.
 """
@@ -22,6 +25,7 @@ import json
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,28 +36,50 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from step_overhead import R1_GAMMA, toolkit_run  # noqa: E402
 
-from gan_tricks.tricks import GradientPenalty  # noqa: E402
+from gan_tricks.tricks import ApproximateR1, GradientPenalty  # noqa: E402
+
+
+def r1(every: int) -> Callable[[], tuple]:
+    return lambda: (GradientPenalty(kind="r1", weight=R1_GAMMA, every=every),)
+
+
+def approximate_r1() -> tuple:
+    return (ApproximateR1(weight=R1_GAMMA, sigma=0.01),)
+
+
+def no_penalty() -> tuple:
+    return ()
 
 
 def arms(compile_warmup: int, warmup: int) -> dict[str, dict[str, tuple]]:
-    """Group -> arm -> (setting, warm-up iterations, R1's interval or None, module options)."""
-    r1 = {f"R1 every {k}": ("gradient_penalty", warmup, k) for k in (1, 4, 16)}
+    """Group -> arm -> (setting, warm-up iterations, the tricks' factory, module options)."""
     return {
         "layout and compilation": {
-            "as is": ("none", warmup, None, {}),
-            "channels_last": ("none", warmup, None, {"channels_last": True}),
-            "compile": ("none", compile_warmup, None, {"compile": True}),
+            "as is": ("none", warmup, no_penalty, {}),
+            "channels_last": ("none", warmup, no_penalty, {"channels_last": True}),
+            "compile": ("none", compile_warmup, no_penalty, {"compile": True}),
         },
         "lazy regularization": {
-            "no penalty (D without BatchNorm)": ("gradient_penalty", warmup, None, {}),
-            **{name: (setting, w, every, {}) for name, (setting, w, every) in r1.items()},
+            "no penalty (D without BatchNorm)": ("gradient_penalty", warmup, no_penalty, {}),
+            **{f"R1 every {k}": ("gradient_penalty", warmup, r1(k), {}) for k in (1, 4, 16)},
+        },
+        "approximate R1": {
+            "no penalty (D without BatchNorm)": ("gradient_penalty", warmup, no_penalty, {}),
+            "R1": ("gradient_penalty", warmup, r1(1), {}),
+            "approximate R1": ("gradient_penalty", warmup, approximate_r1, {}),
+            "approximate R1, compiled": (
+                "gradient_penalty",
+                compile_warmup,
+                approximate_r1,
+                {"compile": True},
+            ),
         },
     }
 
 
 def run_arm(spec: tuple, steps: int, folder: Path) -> float:
-    setting, warmup, every, options = spec
-    tricks = () if every is None else (GradientPenalty(kind="r1", weight=R1_GAMMA, every=every),)
+    setting, warmup, make_tricks, options = spec
+    tricks = make_tricks()
     # "gradient_penalty" only shapes the networks (D without BatchNorm); the penalty, if any,
     # is the trick given here.
     seconds, _ = toolkit_run(
@@ -73,7 +99,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--compile-warmup", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--groups", default="layout and compilation,lazy regularization")
+    parser.add_argument(
+        "--groups", default="layout and compilation,lazy regularization,approximate R1"
+    )
     parser.add_argument("--out", default="docs/results/step_options")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -102,7 +130,7 @@ def write_report(results: dict[str, dict[str, list[float]]], args: argparse.Name
         "# Speed options and lazy regularization (digits DCGAN, toolkit step)",
         "",
         f"Made by `python benchmarks/step_options.py --steps {args.steps} --rounds {args.rounds} "
-        f"--out {args.out}` on this machine (CPU, one thread). Median over rounds of the mean "
+        f"--groups '{args.groups}' --out {args.out}` on a 2-core CPU, one thread. Median over rounds of the mean "
         f"time per iteration ({args.steps} timed iterations after {args.warmup} untimed, "
         f"{args.compile_warmup} for torch.compile).",
     ]
@@ -121,6 +149,15 @@ def write_report(results: dict[str, dict[str, list[float]]], args: argparse.Name
             for k in (4, 16):
                 saved = (every[1] - every[k]) / cost if cost > 0 else float("nan")
                 lines.append(f"\nEvery {k}: {100 * saved:.0f} % of the penalty's cost saved.")
+        if group == "approximate R1":
+            base = statistics.median(times["no penalty (D without BatchNorm)"])
+            exact = statistics.median(times["R1"])
+            for name in ("approximate R1", "approximate R1, compiled"):
+                cost = statistics.median(times[name]) - base
+                lines.append(
+                    f"\n{name}: {cost:.2f} ms of penalty per step against R1's "
+                    f"{exact - base:.2f} ms ({cost / (exact - base):.2f}x)."
+                )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
