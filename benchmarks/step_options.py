@@ -130,9 +130,9 @@ def write_report(results: dict[str, dict[str, list[float]]], args: argparse.Name
         "# Speed options and lazy regularization (digits DCGAN, toolkit step)",
         "",
         f"Made by `python benchmarks/step_options.py --steps {args.steps} --rounds {args.rounds} "
-        f"--groups '{args.groups}' --out {args.out}` on a 2-core CPU, one thread. Median over rounds of the mean "
-        f"time per iteration ({args.steps} timed iterations after {args.warmup} untimed, "
-        f"{args.compile_warmup} for torch.compile).",
+        f"--groups '{args.groups}' --out {args.out}` on a 2-core CPU, one thread. Median over "
+        f"rounds of the mean time per iteration ({args.steps} timed iterations after "
+        f"{args.warmup} untimed, {args.compile_warmup} for torch.compile).",
     ]
     for group, times in results.items():
         first = statistics.median(next(iter(times.values())))
