@@ -43,13 +43,23 @@ class GradientPenalty(Trick):
             Mescheder et al. (StyleGAN2 uses 10 on FFHQ; small 2D data wants about 0.1).
         every: lazy regularization (Karras et al. 2020, StyleGAN2): the penalty runs on every
             ``every``-th D step only, multiplied by ``every`` there; 1 runs it on every step.
+        dragan_scale: for ``dragan``, how far the perturbed points go, in standard deviations of
+            the real batch (0.5 in the authors' code, where the batch is one mode's worth of
+            data; on a mixture of far-apart modes the batch's spread is the distance between
+            modes, and a smaller scale keeps the points near the data).
 
     The penalty is computed on exactly the batches D saw in this step, after every transform
     (augmentation, noise, packing). D steps are counted here and saved in checkpoints, so a
     resumed run keeps the lazy rhythm.
     """
 
-    def __init__(self, kind: PenaltyKind = "wgan-gp", weight: float = 10.0, every: int = 1) -> None:
+    def __init__(
+        self,
+        kind: PenaltyKind = "wgan-gp",
+        weight: float = 10.0,
+        every: int = 1,
+        dragan_scale: float = 0.5,
+    ) -> None:
         if kind not in PENALTY_KINDS:
             raise ConfigError(
                 f"GradientPenalty kind must be one of {', '.join(PENALTY_KINDS)} (got {kind!r})."
@@ -58,9 +68,12 @@ class GradientPenalty(Trick):
             raise ConfigError(f"GradientPenalty weight must be > 0 (got {weight}).")
         if not isinstance(every, int) or every < 1:
             raise ConfigError(f"GradientPenalty every must be an integer >= 1 (got {every!r}).")
+        if not dragan_scale > 0:
+            raise ConfigError(f"GradientPenalty dragan_scale must be > 0 (got {dragan_scale}).")
         self.kind = kind
         self.weight = weight
         self.every = every
+        self.dragan_scale = dragan_scale
         self.d_steps = 0
 
     @property
@@ -87,7 +100,10 @@ class GradientPenalty(Trick):
         self.d_steps += 1
         if not due:
             return None
-        return self.scale * gradient_penalty(ctx.discriminator, ctx.real, ctx.fake, self.kind)
+        penalty = gradient_penalty(
+            ctx.discriminator, ctx.real, ctx.fake, self.kind, dragan_scale=self.dragan_scale
+        )
+        return self.scale * penalty
 
     def state_dict(self) -> dict[str, Any]:
         return {"d_steps": self.d_steps}

@@ -7,7 +7,7 @@ from torch import nn
 from gan_tricks.engine import Networks, StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional import Latent, get_loss
-from gan_tricks.functional.penalties import PENALTY_KINDS
+from gan_tricks.functional.penalties import PENALTY_KINDS, gradient_penalty
 from gan_tricks.testing import SignalHistory, fit_briefly, tiny_gan_module
 from gan_tricks.tricks.penalties import GradientPenalty, LeCam
 
@@ -48,6 +48,22 @@ def test_wgan_gp_weight_multiplies_the_penalty():
         GradientPenalty("wgan-gp", weight=10.0), linear_critic([3.0, 4.0]), real, fake
     )
     assert value.item() == pytest.approx(10 * (5 - 1) ** 2, rel=1e-5)
+
+
+def test_dragans_perturbation_scale_reaches_the_penalty():
+    # D(x) = 1/2 ||x||^2 has gradient x: the penalty at perturbed points tells how far they went.
+    real = torch.randn(64, 2) * 3
+    values = {}
+    for scale in (0.5, 0.05):
+        torch.manual_seed(0)
+        trick = GradientPenalty("dragan", weight=1.0, dragan_scale=scale)
+        values[scale] = call_penalty(trick, HalfSquaredNorm(), real, real).item()
+        torch.manual_seed(0)
+        expected = gradient_penalty(HalfSquaredNorm(), real, kind="dragan", dragan_scale=scale)
+        assert values[scale] == pytest.approx(expected.item(), rel=1e-6)
+    assert values[0.05] != pytest.approx(values[0.5])
+    with pytest.raises(ConfigError, match="dragan_scale"):
+        GradientPenalty("dragan", dragan_scale=0.0)
 
 
 @pytest.mark.parametrize("kind", ["r1", "r2"])
