@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: demo test lint docs baseline bench-r3gan bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo bench-speed bench-gpu bench-ddp wheel-check clean
+.PHONY: demo test lint docs baseline bench-r3gan bench-new-tricks bench-repairs bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo bench-speed bench-gpu bench-ddp wheel-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,25 @@ bench-r3gan: $(VENV)/.installed
 	$(BIN)/python benchmarks/recipes.py --recipes recipes/r3gan_stacked_digits.yaml --seeds 3 \
 		--jobs 2 --runs-root runs/bench_r3gan --out docs/results/r3gan_stacked_digits.md \
 		--title "R3GAN's recipe on stacked digits (10,000 iterations)"
+
+# The tricks since 2021 on grid25 beside R1 and the plain GAN, 3 seeds, 4,000 iterations each.
+NEW_TRICKS = recipes/grid25.yaml,recipes/tricks/r1.yaml,recipes/tricks/approximate_r1.yaml,$\
+	recipes/tricks/gradient_normalization.yaml,recipes/tricks/cosine_schedules.yaml
+bench-new-tricks: $(VENV)/.installed
+	$(BIN)/python benchmarks/recipes.py --recipes $(NEW_TRICKS) --seeds 3 --jobs 2 \
+		--baseline recipes/grid25.yaml --runs-root runs/bench_new_tricks \
+		--out docs/results/new_tricks_grid25.md \
+		--title "The tricks since 2021 on grid25 (4,000 iterations)" -- --trainer.max_steps 4000
+
+# Spectral norm and DRAGAN on grid25: the catalogue's recipes against the settings their papers
+# use, to tell the trick from its recipe (3 seeds, 4,000 iterations each).
+REPAIRS = $(shell ls benchmarks/overlays/grid25_repairs/*.yaml | paste -sd, -)
+bench-repairs: $(VENV)/.installed
+	$(BIN)/python benchmarks/recipes.py --on recipes/grid25.yaml --recipes $(REPAIRS) --seeds 3 \
+		--jobs 2 --runs-root runs/bench_repairs \
+		--out docs/results/grid25_repairs.md \
+		--title "Spectral norm and DRAGAN on grid25, recipe against paper (4,000 iterations)" \
+		-- --trainer.max_steps 4000
 
 # The wheel installed into a fresh virtual environment outside the repository, its packaged
 # recipes run by name (what CI checks after the tests).
