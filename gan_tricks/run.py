@@ -78,7 +78,7 @@ class LastCheckpoint(Checkpoint):
 
     def save(self, trainer: pl.Trainer) -> None:
         """Write ``last.ckpt`` now (every rank calls it; rank 0 writes)."""
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # optimizers and all
         self.saved_step = trainer.global_step
 
 
