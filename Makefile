@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DIR := runs/demo
 
-.PHONY: demo test lint docs baseline bench-r3gan bench-new-tricks bench-repairs bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo bench-speed bench-gpu bench-ddp wheel-check clean
+.PHONY: demo test lint docs baseline bench-r3gan bench-new-tricks bench-new-tricks-stacked bench-repairs bench-approximate-r1 bench-ablation bench-ablation-stacked bench-tricks bench-tricks-stacked bench-monitors bench-zoo bench-speed bench-gpu bench-ddp wheel-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,22 @@ bench-new-tricks: $(VENV)/.installed
 		--baseline recipes/grid25.yaml --runs-root runs/bench_new_tricks \
 		--out docs/results/new_tricks_grid25.md \
 		--title "The tricks since 2021 on grid25 (4,000 iterations)" -- --trainer.max_steps 4000
+
+# The tricks since 2021 as overlays of the plain stacked-digits DCGAN (the stacked-digits
+# table's protocol: 3 seeds, 2,500 iterations), and what approximate R1 costs against R1.
+NEW_STACKED = recipes/stacked_digits.yaml,benchmarks/overlays/stacked_digits/r1.yaml,$\
+	benchmarks/overlays/stacked_digits/approximate_r1.yaml,$\
+	benchmarks/overlays/stacked_digits/adaptive_pseudo_augment.yaml,$\
+	benchmarks/overlays/stacked_digits/gradient_normalization.yaml
+bench-new-tricks-stacked: $(VENV)/.installed
+	$(BIN)/python benchmarks/recipes.py --on recipes/stacked_digits.yaml --recipes $(NEW_STACKED) \
+		--seeds 3 --jobs 2 --baseline recipes/stacked_digits.yaml \
+		--runs-root runs/bench_new_tricks_stacked --out docs/results/new_tricks_stacked_digits.md \
+		--title "The tricks since 2021 on stacked digits (2,500 iterations)" \
+		-- --trainer.max_steps 2500
+bench-approximate-r1: $(VENV)/.installed
+	$(BIN)/python benchmarks/step_options.py --steps 300 --rounds 3 --groups "approximate R1" \
+		--out docs/results/approximate_r1_cost
 
 # Spectral norm and DRAGAN on grid25: the catalogue's recipes against the settings their papers
 # use, to tell the trick from its recipe (3 seeds, 4,000 iterations each).
