@@ -147,7 +147,50 @@ class AdaptiveProbability:
         self._d_steps = int(state_dict["d_steps"])
 
 
-class AdaptiveAugment(Trick):
+class _SteeredProbability(Trick):
+    """A trick whose probability ``p`` an :class:`AdaptiveProbability` steers from the D steps'
+    real logits; ``p`` and ``r_t`` are logged as ``<log_prefix>_p`` and ``<log_prefix>_r_t``."""
+
+    log_prefix: str
+
+    def __init__(
+        self, target: float, interval: int, adjustment_images: int, initial_p: float
+    ) -> None:
+        self.controller = AdaptiveProbability(
+            type(self).__name__, target, interval, adjustment_images, initial_p
+        )
+        self.target = target
+        self.interval = interval
+        self.adjustment_images = adjustment_images
+
+    @property
+    def p(self) -> float:
+        return self.controller.p
+
+    @p.setter
+    def p(self, value: float) -> None:
+        self.controller.p = float(value)
+
+    @property
+    def r_t(self) -> float | None:
+        return self.controller.r_t
+
+    def after_d_step(self, ctx: StepContext) -> None:
+        self.controller.after_d_step(ctx.real_logits)
+
+    def observe(self, ctx: StepContext, signals: StepSignals) -> None:
+        ctx.log(f"{self.log_prefix}_p", float(self.p))
+        if self.r_t is not None:
+            ctx.log(f"{self.log_prefix}_r_t", float(self.r_t))
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.controller.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.controller.load_state_dict(state_dict)
+
+
+class AdaptiveAugment(_SteeredProbability):
     """Adaptive discriminator augmentation (Karras et al. 2020, StyleGAN2-ADA).
 
     Each augmentation of ``policy`` is applied to each real and fake sample, in D's and G's
@@ -170,6 +213,7 @@ class AdaptiveAugment(Trick):
     """
 
     order = ORDER_AUGMENT
+    log_prefix = "ada"
 
     def __init__(
         self,
@@ -179,26 +223,9 @@ class AdaptiveAugment(Trick):
         initial_p: float = 0.0,
         policy: str = DEFAULT_POLICY,
     ) -> None:
-        self.controller = AdaptiveProbability(
-            "AdaptiveAugment", target, interval, adjustment_images, initial_p
-        )
+        super().__init__(target, interval, adjustment_images, initial_p)
         parse_policy(policy)
-        self.target = target
-        self.interval = interval
-        self.adjustment_images = adjustment_images
         self.policy = policy
-
-    @property
-    def p(self) -> float:
-        return self.controller.p
-
-    @p.setter
-    def p(self, value: float) -> None:
-        self.controller.p = float(value)
-
-    @property
-    def r_t(self) -> float | None:
-        return self.controller.r_t
 
     def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
         _require_images(ctx, "AdaptiveAugment")
@@ -213,22 +240,8 @@ class AdaptiveAugment(Trick):
     def transform_fake(self, ctx: StepContext, fake: Tensor) -> Tensor:
         return augment_with_probability(fake, self.p, self.policy)
 
-    def after_d_step(self, ctx: StepContext) -> None:
-        self.controller.after_d_step(ctx.real_logits)
 
-    def observe(self, ctx: StepContext, signals: StepSignals) -> None:
-        ctx.log("ada_p", float(self.p))
-        if self.r_t is not None:
-            ctx.log("ada_r_t", float(self.r_t))
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.controller.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.controller.load_state_dict(state_dict)
-
-
-class AdaptivePseudoAugment(Trick):
+class AdaptivePseudoAugment(_SteeredProbability):
     """Adaptive pseudo augmentation, APA (Jiang et al. 2021, "Deceive D: adaptive pseudo
     augmentation for GAN training with limited data").
 
@@ -249,6 +262,7 @@ class AdaptivePseudoAugment(Trick):
     """
 
     order = ORDER_PSEUDO_AUGMENT
+    log_prefix = "apa"
 
     def __init__(
         self,
@@ -257,35 +271,12 @@ class AdaptivePseudoAugment(Trick):
         adjustment_images: int = 50_000,
         initial_p: float = 0.0,
     ) -> None:
-        self.controller = AdaptiveProbability(
-            "AdaptivePseudoAugment", target, interval, adjustment_images, initial_p
-        )
-        self.target = target
-        self.interval = interval
-        self.adjustment_images = adjustment_images
-
-    @property
-    def p(self) -> float:
-        return self.controller.p
+        super().__init__(target, interval, adjustment_images, initial_p)
 
     def transform_real(self, ctx: StepContext, real: Tensor) -> Tensor:
         if ctx.phase != "d" or ctx.fake_batch is None:
             return real
         return pseudo_augment(real, ctx.fake_batch, self.p)
-
-    def after_d_step(self, ctx: StepContext) -> None:
-        self.controller.after_d_step(ctx.real_logits)
-
-    def observe(self, ctx: StepContext, signals: StepSignals) -> None:
-        ctx.log("apa_p", float(self.p))
-        if self.controller.r_t is not None:
-            ctx.log("apa_r_t", float(self.controller.r_t))
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.controller.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.controller.load_state_dict(state_dict)
 
 
 class ConsistencyRegularization(Trick):

@@ -3,8 +3,6 @@ gradient normalization."""
 
 from __future__ import annotations
 
-from torch import nn
-
 from gan_tricks.engine.context import NetworkHolder, StepContext
 from gan_tricks.errors import ConfigError
 from gan_tricks.functional.constraints import (
@@ -15,11 +13,9 @@ from gan_tricks.functional.constraints import (
     has_spectral_norm,
 )
 from gan_tricks.tricks.base import Trick
-from gan_tricks.tricks.penalties import GradientPenalty
+from gan_tricks.tricks.penalties import BATCH_NORMS, GradientPenalty
 
 __all__ = ["GradientNormalization", "SpectralNorm", "WeightClipping"]
-
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class WeightClipping(Trick):
@@ -117,7 +113,7 @@ class GradientNormalization(Trick):
                 "GradientNormalization differentiates D twice, which torch.compile cannot do; "
                 "set model.compile false."
             )
-        if any(isinstance(m, _BATCH_NORMS) for m in ctx.discriminator.modules()):
+        if any(isinstance(m, BATCH_NORMS) for m in ctx.discriminator.modules()):
             raise ConfigError(
                 "GradientNormalization needs each sample's own input gradient, which "
                 "BatchNorm in D mixes across the batch; use norm: layer or none."

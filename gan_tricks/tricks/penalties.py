@@ -24,7 +24,7 @@ from gan_tricks.tricks.base import Trick
 __all__ = ["ApproximateR1", "GradientPenalty", "LeCam"]
 
 # Normalizations that mix the samples of a batch, so one sample's gradient depends on others.
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 # Mescheder et al. 2018 write R1 and R2 as gamma / 2 * E||grad D||^2.
 _HALF_WEIGHTED_KINDS = ("r1", "r2")
@@ -89,7 +89,7 @@ class GradientPenalty(Trick):
                 "cannot do; set model.compile false (lazy regularization, every: 4 or more, "
                 "recovers much of the cost)."
             )
-        if any(isinstance(m, _BATCH_NORMS) for m in ctx.discriminator.modules()):
+        if any(isinstance(m, BATCH_NORMS) for m in ctx.discriminator.modules()):
             raise ConfigError(
                 f"GradientPenalty ({self.kind}) needs a discriminator without BatchNorm, which "
                 "makes one sample's gradient depend on the others; use norm: layer or none."
@@ -144,7 +144,7 @@ class ApproximateR1(Trick):
         return lazy_regularization_weight(self.weight / (2 * self.sigma**2), self.every)
 
     def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
-        if any(isinstance(m, _BATCH_NORMS) for m in ctx.discriminator.modules()):
+        if any(isinstance(m, BATCH_NORMS) for m in ctx.discriminator.modules()):
             raise ConfigError(
                 "ApproximateR1 compares D's output on each real with the same real moved a "
                 "little, which BatchNorm's batch statistics blur; use norm: layer or none."
