@@ -30,7 +30,30 @@ BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 _HALF_WEIGHTED_KINDS = ("r1", "r2")
 
 
-class GradientPenalty(Trick):
+class _LazyPenalty(Trick):
+    """A D penalty computed on every ``every``-th D step only (StyleGAN2's lazy
+    regularization); D steps are counted here and kept in checkpoints, so a resumed run keeps
+    the rhythm. Subclasses give :meth:`term`, already weighted."""
+
+    every: int = 1
+    d_steps: int = 0
+
+    def term(self, ctx: StepContext) -> Tensor:
+        raise NotImplementedError
+
+    def d_penalty(self, ctx: StepContext) -> Tensor | None:
+        due = self.d_steps % self.every == 0
+        self.d_steps += 1
+        return self.term(ctx) if due else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"d_steps": self.d_steps}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.d_steps = int(state_dict["d_steps"])
+
+
+class GradientPenalty(_LazyPenalty):
     """A gradient penalty added to D's loss, optionally lazy.
 
     Args:
@@ -95,24 +118,14 @@ class GradientPenalty(Trick):
                 "makes one sample's gradient depend on the others; use norm: layer or none."
             )
 
-    def d_penalty(self, ctx: StepContext) -> Tensor | None:
-        due = self.d_steps % self.every == 0
-        self.d_steps += 1
-        if not due:
-            return None
+    def term(self, ctx: StepContext) -> Tensor:
         penalty = gradient_penalty(
             ctx.discriminator, ctx.real, ctx.fake, self.kind, dragan_scale=self.dragan_scale
         )
         return self.scale * penalty
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"d_steps": self.d_steps}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.d_steps = int(state_dict["d_steps"])
-
-
-class ApproximateR1(Trick):
+class ApproximateR1(_LazyPenalty):
     """Approximate R1 (Lin et al. 2025, Seaweed-APT): D's outputs on the reals it saw and on
     the same reals moved by ``sigma * eps`` are pulled together
     (:func:`~gan_tricks.functional.penalties.approximate_r1`), which smooths D around the data
@@ -150,19 +163,9 @@ class ApproximateR1(Trick):
                 "little, which BatchNorm's batch statistics blur; use norm: layer or none."
             )
 
-    def d_penalty(self, ctx: StepContext) -> Tensor | None:
-        due = self.d_steps % self.every == 0
-        self.d_steps += 1
-        if not due:
-            return None
+    def term(self, ctx: StepContext) -> Tensor:
         penalty = approximate_r1(ctx.discriminator, ctx.real, self.sigma, ctx.real_logits)
         return self.scale * penalty
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"d_steps": self.d_steps}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.d_steps = int(state_dict["d_steps"])
 
 
 class LeCam(Trick):
