@@ -157,7 +157,10 @@ class Schedule(Trick):
         self.steps = steps
         self.begin = begin
         self.value: float | None = None  # set for the iteration about to run
-        self._used: float | None = None  # what the iteration that just ran used
+        on_optimizer = _OPTIMIZER_TARGET.fullmatch(target)
+        # ("g" | "d", group key, index or None) for an optimizer; (trick name, attribute).
+        self._optimizer_target = on_optimizer.groups() if on_optimizer else None
+        self._trick_target = None if on_optimizer else _TRICK_TARGET.fullmatch(target).groups()
         self._trick: Trick | None = None
 
     def check_compatibility(self, ctx: StepContext, tricks: list[Trick]) -> None:
@@ -165,11 +168,10 @@ class Schedule(Trick):
             raise ConfigError(
                 f"Schedule of {self.target} needs steps when the run has no max_steps."
             )
-        found = _TRICK_TARGET.fullmatch(self.target)
-        if found:
+        if self._trick_target is not None:
             from gan_tricks.engine.adversarial import unique_names
 
-            name, attribute = found.groups()
+            name, attribute = self._trick_target
             named = unique_names(tricks)
             trick = named.get(name)
             if trick is None:
@@ -184,23 +186,23 @@ class Schedule(Trick):
             self._trick = trick
 
     def start(self, ctx: StepContext) -> None:
-        found = _OPTIMIZER_TARGET.fullmatch(self.target)
-        if found and found.group(2) == "lr":
-            optimizer = ctx.g_optimizer if found.group(1) == "g" else ctx.d_optimizer
+        if self._optimizer_target is not None and self._optimizer_target[1] == "lr":
+            side = self._optimizer_target[0]
+            optimizer = ctx.g_optimizer if side == "g" else ctx.d_optimizer
             if any(getattr(s, "optimizer", None) is optimizer for s in ctx.schedulers):
                 raise ConfigError(
-                    f"Schedule of {self.target} and the run's {found.group(1)}_scheduler "
-                    "both set that learning rate; keep one of them."
+                    f"Schedule of {self.target} and the run's {side}_scheduler both set that "
+                    "learning rate; keep one of them."
                 )
         self._apply(ctx, ctx.step)
 
     def after_g_step(self, ctx: StepContext) -> None:
-        self._used = self.value
         self._apply(ctx, ctx.step + 1)  # the next iteration's value
 
     def observe(self, ctx: StepContext, signals: Any) -> None:
-        if self._used is not None:
-            ctx.log(f"schedule/{self.target}", self._used)
+        # The value this iteration used: the schedule is a function of the iteration alone,
+        # which is also why it has no state of its own to checkpoint.
+        ctx.log(f"schedule/{self.target}", self.value_at(ctx.step, ctx.max_steps))
 
     def value_at(self, step: int, max_steps: int | None) -> float:
         steps = self.steps or max_steps or 1
@@ -208,12 +210,10 @@ class Schedule(Trick):
 
     def _apply(self, ctx: StepContext, step: int) -> None:
         self.value = self.value_at(step, ctx.max_steps)
-        found = _OPTIMIZER_TARGET.fullmatch(self.target)
-        if found is None:
-            attribute = _TRICK_TARGET.fullmatch(self.target).group(2)
-            setattr(self._trick, attribute, self.value)
+        if self._optimizer_target is None:
+            setattr(self._trick, self._trick_target[1], self.value)
             return
-        side, key, index = found.groups()
+        side, key, index = self._optimizer_target
         optimizer = ctx.g_optimizer if side == "g" else ctx.d_optimizer
         for group in optimizer.param_groups:
             if key not in group:
@@ -226,10 +226,3 @@ class Schedule(Trick):
                 values = list(group[key])
                 values[int(index)] = self.value
                 group[key] = tuple(values)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "used": self._used}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.value = state_dict.get("value")
-        self._used = state_dict.get("used")
