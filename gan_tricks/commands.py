@@ -425,10 +425,10 @@ class RunConfigFile(SaveConfigCallback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        path = Path(trainer.default_root_dir) / self.config_filename
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(self.parser.dump(self.config, skip_none=False))
-        os.replace(partial, path)
+        text = self.parser.dump(self.config, skip_none=False)
+        write_atomically(
+            Path(trainer.default_root_dir) / self.config_filename, lambda p: p.write_text(text)
+        )
 
 
 class _TrainingStarted(pl.Callback):

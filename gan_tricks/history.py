@@ -27,6 +27,7 @@ from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
 from gan_tricks.engine.recorder import ALARMS_FILE, METRICS_FILE, QUALITY_FILE, MetricsFile
+from gan_tricks.paths import write_atomically
 
 RESUMES_FILE = "resumes.jsonl"  # one line per resume: the step and the settings it changed
 LINE_FILES = (ALARMS_FILE, QUALITY_FILE)
@@ -126,9 +127,11 @@ def _keep_first_lines(path: Path, count: int) -> None:
         return
     with open(path, "rb") as handle:
         kept = [line for line in handle if line.strip()][:count]
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as handle:
-        handle.writelines(kept)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+
+    def write(partial: Path) -> None:
+        with open(partial, "wb") as handle:
+            handle.writelines(kept)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    write_atomically(path, write)

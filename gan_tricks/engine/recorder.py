@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gan_tricks.engine.signals import StepSignals
+from gan_tricks.paths import write_atomically
 
 if TYPE_CHECKING:
     from gan_tricks.engine.adversarial import GANEngine
@@ -218,13 +218,13 @@ class MetricsFile:
             self._rewrite(rows[:count], self.columns)
 
     def _rewrite(self, rows: list[Mapping[str, Any]], columns: list[str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
-        with open(partial, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(partial, self.path)
+        def write(partial: Path) -> None:
+            with open(partial, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        write_atomically(self.path, write)
         self._columns = list(columns)
 
 
